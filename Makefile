@@ -1,0 +1,45 @@
+# Lightfuse developer commands. `make serve` and `make test` are the two the README names.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CLIENTS := .venv-clients
+
+.PHONY: install serve test test-fast clients lint format bench-ingest clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv with Lightfuse and its test tools
+
+$(CLIENTS)/%/.installed: tests/clients/%.txt
+	$(PYTHON) -m venv $(CLIENTS)/$*
+	$(CLIENTS)/$*/bin/pip install -q -U pip
+	$(CLIENTS)/$*/bin/pip install -q -r $<
+	touch $@
+
+clients: $(patsubst tests/clients/%.txt,$(CLIENTS)/%/.installed,$(wildcard tests/clients/*.txt))  ## one venv per real client SDK the tests drive
+
+serve: install  ## serve Lightfuse on http://localhost:3000 with the embedded SQLite store
+	$(VENV)/bin/lightfuse serve
+
+test: install clients  ## run every test (SQLite and Postgres backends, real SDK clients)
+	$(VENV)/bin/pytest -q
+
+test-fast: install  ## unit tests only
+	$(VENV)/bin/pytest -q tests/unit
+
+lint: install  ## ruff lint
+	$(VENV)/bin/ruff check lightfuse tests bench
+
+format: install
+	$(VENV)/bin/ruff format lightfuse tests bench
+
+bench-ingest: install  ## ingestion throughput on the embedded store (see bench/README.md)
+	$(PY) bench/ingest_bench.py
+
+clean:
+	rm -rf $(VENV) $(CLIENTS) lightfuse-data .pytest_cache

@@ -1,0 +1,79 @@
+"""Composition root: build every service from the settings and wire them into one ASGI app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from lightfuse import __version__
+from lightfuse.api import health, ingestion, projects
+from lightfuse.api.common import install_error_handlers
+from lightfuse.config import Settings
+from lightfuse.services.accounts import AccountService
+from lightfuse.services.auth import ApiKeyService
+from lightfuse.services.ingestion_pipeline import IngestionPipeline
+from lightfuse.services.model_registry import ModelRegistry
+from lightfuse.store.sql import migrate
+from lightfuse.store.sql.database import make_engine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    keys: ApiKeyService
+    accounts: AccountService
+    models: ModelRegistry
+    pipeline: IngestionPipeline
+    version: str = __version__
+
+
+def build_services(settings: Settings) -> Services:
+    engine = make_engine(settings.sqlalchemy_url, sqlite_synchronous=settings.sqlite_synchronous)
+    migrate.upgrade(engine)
+    keys = ApiKeyService(engine, settings.salt or "")
+    accounts = AccountService(engine, keys)
+    models = ModelRegistry(engine)
+    pipeline = IngestionPipeline(
+        engine, models.price_book, max_pending_events=settings.ingest_queue_max_events
+    )
+    accounts.provision(settings.init)
+    return Services(settings, engine, keys, accounts, models, pipeline)
+
+
+def create_app(services: Services) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        services.pipeline.start()
+        flusher = asyncio.create_task(_flush_key_use(services))
+        try:
+            yield
+        finally:
+            flusher.cancel()
+            # drain: every acknowledged event is already committed, this finishes what is queued
+            await asyncio.to_thread(services.pipeline.stop)
+            services.keys.flush_last_used()
+
+    app = FastAPI(title="Lightfuse", version=services.version, lifespan=lifespan, docs_url="/api/docs",
+                  openapi_url="/api/openapi.json", redoc_url=None)
+    app.state.services = services
+    install_error_handlers(app)
+    for module in (health, ingestion, projects):
+        app.include_router(module.router)
+    return app
+
+
+async def _flush_key_use(services: Services) -> None:
+    while True:
+        await asyncio.sleep(30)
+        try:
+            await asyncio.to_thread(services.keys.flush_last_used)
+        except Exception:  # pragma: no cover - logged, next round retries
+            log.exception("could not record API key use")

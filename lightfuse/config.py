@@ -1,0 +1,126 @@
+"""One settings tree, read from Langfuse's environment variable names where they exist.
+
+Built once in ``cli.main`` (or a test) and passed down; nothing reads the environment after that.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+class ConfigError(ValueError):
+    """A setting is present but unusable; the process must not start."""
+
+
+class InitSettings(BaseSettings):
+    """LANGFUSE_INIT_*: headless provisioning, applied idempotently on every start."""
+
+    model_config = SettingsConfigDict(env_prefix="LANGFUSE_INIT_", extra="ignore")
+
+    org_id: str | None = None
+    org_name: str = "Provisioned Org"
+    project_id: str | None = None
+    project_name: str = "Provisioned Project"
+    project_retention: int | None = None
+    project_public_key: str | None = None
+    project_secret_key: str | None = None
+    user_email: str | None = None
+    user_name: str | None = None
+    user_password: str | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    port: int = Field(3000, validation_alias=AliasChoices("PORT"))
+    hostname: str = Field("0.0.0.0", validation_alias=AliasChoices("HOSTNAME"))
+    data_dir: Path = Field(Path("./lightfuse-data"), validation_alias=AliasChoices("LIGHTFUSE_DATA_DIR"))
+    database_url: str | None = Field(None, validation_alias=AliasChoices("DATABASE_URL"))
+    salt: str | None = Field(None, validation_alias=AliasChoices("SALT"))
+    encryption_key: str | None = Field(None, validation_alias=AliasChoices("ENCRYPTION_KEY"))
+    nextauth_secret: str | None = Field(None, validation_alias=AliasChoices("NEXTAUTH_SECRET"))
+    nextauth_url: str = Field("http://localhost:3000", validation_alias=AliasChoices("NEXTAUTH_URL"))
+    log_level: str = Field("info", validation_alias=AliasChoices("LANGFUSE_LOG_LEVEL"))
+    log_format: Literal["json", "text"] = Field("text", validation_alias=AliasChoices("LANGFUSE_LOG_FORMAT"))
+    # Ingestion intake: how many events may wait for the writer before new requests get 503 + Retry-After.
+    ingest_queue_max_events: int = Field(
+        200_000, validation_alias=AliasChoices("LIGHTFUSE_INGEST_QUEUE_MAX_EVENTS")
+    )
+    # "normal" survives a killed process (the WAL holds every commit); "full" also survives power loss.
+    sqlite_synchronous: Literal["normal", "full"] = Field(
+        "normal", validation_alias=AliasChoices("LIGHTFUSE_SQLITE_SYNCHRONOUS")
+    )
+    init: InitSettings = Field(default_factory=InitSettings)
+
+    @field_validator("log_level")
+    @classmethod
+    def _lower_level(cls, value: str) -> str:
+        return value.lower()
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @property
+    def embedded(self) -> bool:
+        return not self.database_url
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The URL SQLAlchemy needs: Langfuse's postgresql:// means psycopg 3 here."""
+        if self.embedded:
+            return f"sqlite:///{(self.data_dir / 'lightfuse.db').resolve()}"
+        url = self.database_url or ""
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+
+def _secret_file(data_dir: Path, name: str, make) -> str:
+    """Read a generated secret from the data dir, creating it (0600) on first start."""
+    path = data_dir / name
+    if path.exists():
+        return path.read_text().strip()
+    value = make()
+    path.touch(mode=0o600)
+    path.write_text(value + "\n")
+    return value
+
+
+def load_settings(**overrides) -> Settings:
+    """Read the environment, validate, and fill generated secrets in embedded mode."""
+    settings = Settings(**overrides)
+    if settings.encryption_key is not None and not _HEX64.match(settings.encryption_key):
+        raise ConfigError(
+            "ENCRYPTION_KEY must be 64 hexadecimal characters (256 bits); generate one with "
+            "`openssl rand -hex 32`"
+        )
+    if settings.embedded:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if not settings.salt:
+            settings.salt = _secret_file(settings.data_dir, "salt", lambda: secrets.token_hex(32))
+        if not settings.encryption_key:
+            settings.encryption_key = _secret_file(
+                settings.data_dir, "encryption_key", lambda: secrets.token_hex(32)
+            )
+        if not settings.nextauth_secret:
+            settings.nextauth_secret = _secret_file(
+                settings.data_dir, "nextauth_secret", lambda: secrets.token_hex(32)
+            )
+    else:
+        missing = [n for n, v in (("SALT", settings.salt),) if not v]
+        if missing:
+            raise ConfigError(f"{', '.join(missing)} must be set when DATABASE_URL is used")
+        if not settings.nextauth_secret:
+            raise ConfigError("NEXTAUTH_SECRET must be set when DATABASE_URL is used")
+    return settings

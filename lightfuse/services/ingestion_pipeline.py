@@ -1,0 +1,284 @@
+"""The ingestion writer: durable before acknowledged, fast by group commit.
+
+Request handlers validate events and ``submit`` them. One writer thread drains every submission waiting at
+that moment into ONE transaction: append the raw events to the event log, merge each touched entity, enrich
+observations with usage and cost, upsert the rows, commit - and only then resolve the handlers' futures. So an
+acknowledged event is on disk and readable at once, and concurrent requests share the cost of a commit.
+
+Merging: events newer than everything already folded into a row are folded onto the stored row (the common
+case). An event older than the row's newest event makes the writer replay the entity's whole event log, which
+gives the same result as if the events had arrived in timestamp order.
+
+Contract: ``submit`` raises ``IntakeFull`` (answer 503 + Retry-After) instead of queueing without bound; it
+returns per-event failures (event id -> message) for events that could not be stored, which only happens on
+an unexpected storage error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import uuid
+from collections import defaultdict, deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+
+from lightfuse.services.auth import now_ms
+from lightfuse.services.ingestion_events import ValidEvent
+from lightfuse.services.merge import merge_observation, merge_score, merge_trace
+from lightfuse.services.pricing import enrich_observation
+from lightfuse.store.sql import tracing_writes as tw
+from lightfuse.store.sql.score_configs import get_score_config_for_merge
+
+log = logging.getLogger(__name__)
+
+MAX_EVENTS_PER_COMMIT = 5_000
+_IMMUTABLE = {
+    "trace": ("timestamp", "created_at", "environment"),
+    "observation": ("trace_id", "start_time", "created_at", "environment"),
+    "score": ("timestamp", "trace_id", "created_at", "environment"),
+}
+
+
+class IntakeFull(Exception):
+    """The writer is behind by more than the configured number of events."""
+
+
+@dataclass
+class _Submission:
+    project_id: str
+    events: list[ValidEvent]
+    future: Future = field(default_factory=Future)
+
+
+class IngestionPipeline:
+    def __init__(
+        self,
+        engine: Engine,
+        price_books: Callable[[Any, str], Any],
+        max_pending_events: int = 200_000,
+        on_commit: Callable[[int], None] | None = None,
+    ) -> None:
+        self._engine = engine
+        self._price_books = price_books
+        self._max_pending = max_pending_events
+        self._on_commit = on_commit
+        self._queue: deque[_Submission] = deque()
+        self._pending_events = 0
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="lightfuse-writer", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Finish every queued submission, then stop the writer."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    @property
+    def pending_events(self) -> int:
+        return self._pending_events
+
+    # --- intake ---------------------------------------------------------------------------------------------
+
+    def submit_nowait(self, project_id: str, events: list[ValidEvent]) -> Future:
+        sub = _Submission(project_id, events)
+        if not events:
+            sub.future.set_result({})
+            return sub.future
+        with self._cond:
+            if self._stopping:
+                raise IntakeFull("shutting down")
+            if self._pending_events + len(events) > self._max_pending and self._pending_events > 0:
+                raise IntakeFull(f"{self._pending_events} events are waiting to be written")
+            self._queue.append(sub)
+            self._pending_events += len(events)
+            self._cond.notify()
+        return sub.future
+
+    async def submit(self, project_id: str, events: list[ValidEvent]) -> dict[str, str]:
+        return await asyncio.wrap_future(self.submit_nowait(project_id, events))
+
+    def submit_sync(self, project_id: str, events: list[ValidEvent]) -> dict[str, str]:
+        return self.submit_nowait(project_id, events).result()
+
+    # --- writer ---------------------------------------------------------------------------------------------
+
+    def _take(self) -> list[_Submission] | None:
+        with self._cond:
+            while not self._queue and not self._stopping:
+                self._cond.wait()
+            if not self._queue:
+                return None
+            taken: list[_Submission] = []
+            count = 0
+            while self._queue and (not taken or count + len(self._queue[0].events) <= MAX_EVENTS_PER_COMMIT):
+                sub = self._queue.popleft()
+                taken.append(sub)
+                count += len(sub.events)
+            return taken
+
+    def _run(self) -> None:
+        while True:
+            taken = self._take()
+            if taken is None:
+                return
+            try:
+                self._commit(taken)
+                results: list[tuple[_Submission, dict[str, str]]] = [(s, {}) for s in taken]
+            except Exception:
+                log.exception("group commit of %d submissions failed; retrying one by one", len(taken))
+                results = [(s, self._commit_alone(s)) for s in taken]
+            count = sum(len(s.events) for s in taken)
+            with self._cond:
+                self._pending_events -= count
+            if self._on_commit is not None:
+                self._on_commit(count)
+            for sub, failures in results:
+                if not sub.future.done():
+                    sub.future.set_result(failures)
+
+    def _commit_alone(self, sub: _Submission) -> dict[str, str]:
+        try:
+            self._commit([sub])
+            return {}
+        except Exception:
+            log.exception("a submission of %d events could not be stored", len(sub.events))
+            return {e.id: "Internal Server Error" for e in sub.events}
+
+    def _commit(self, subs: list[_Submission]) -> None:
+        by_project: dict[str, list[ValidEvent]] = defaultdict(list)
+        for sub in subs:
+            by_project[sub.project_id].extend(sub.events)
+        with self._engine.begin() as conn:
+            for project_id, events in by_project.items():
+                self._write_project(conn, project_id, events)
+
+    def _write_project(self, conn, project_id: str, events: list[ValidEvent]) -> None:
+        now = now_ms()
+        groups: dict[str, dict[str, list[ValidEvent]]] = {"trace": {}, "observation": {}, "score": {}}
+        log_rows = []
+        for ev in events:
+            entity_id = ev.entity_id
+            if entity_id is None:
+                if ev.kind != "score":
+                    continue  # a trace-create without body.id is acknowledged and discarded, as in Langfuse
+                entity_id = str(uuid.uuid4())
+                ev = _with_entity_id(ev, entity_id)
+            groups[ev.kind].setdefault(entity_id, []).append(ev)
+            log_rows.append(
+                {
+                    "project_id": project_id,
+                    "entity_kind": ev.kind,
+                    "entity_id": entity_id,
+                    "event_id": ev.id,
+                    "event_type": ev.type,
+                    "event_ts": ev.timestamp,
+                    "body": ev.body,
+                    "received_at": now,
+                }
+            )
+        tw.insert_events(conn, log_rows)
+
+        sessions: dict[str, dict] = {}
+        for kind, by_entity in groups.items():
+            if not by_entity:
+                continue
+            stored = tw.get_rows(conn, kind, project_id, list(by_entity))
+            replay_ids = [
+                eid
+                for eid, evs in by_entity.items()
+                if eid in stored and min(e.timestamp for e in evs) < stored[eid].get("last_event_ts", 0)
+            ]
+            history = tw.list_entity_events(conn, project_id, kind, replay_ids) if replay_ids else {}
+            rows = []
+            book = self._price_books(conn, project_id) if kind == "observation" else None
+            configs: dict[str, dict | None] = {}
+
+            def get_config(config_id: str) -> dict | None:
+                if config_id not in configs:
+                    configs[config_id] = get_score_config_for_merge(conn, project_id, config_id)
+                return configs[config_id]
+
+            for eid, evs in by_entity.items():
+                base = stored.get(eid)
+                if eid in history:
+                    evs = [_event_from_log(r, kind) for r in history[eid]]
+                    row = self._merge(kind, None, evs, project_id, now, get_config)
+                    if row is not None and base is not None:
+                        for key in _IMMUTABLE[kind]:
+                            row[key] = base[key]
+                else:
+                    row = self._merge(kind, base, evs, project_id, now, get_config)
+                if row is None:
+                    continue
+                if kind == "observation":
+                    row = enrich_observation(row, book)
+                elif kind == "trace" and row.get("session_id"):
+                    sessions[row["session_id"]] = {
+                        "project_id": project_id,
+                        "id": row["session_id"],
+                        "environment": row.get("environment", "default"),
+                        "bookmarked": False,
+                        "public": False,
+                        "created_at": now,
+                    }
+                rows.append(row)
+            tw.upsert_rows(conn, kind, rows)
+        tw.ensure_sessions(conn, list(sessions.values()))
+
+    @staticmethod
+    def _merge(kind, base, evs, project_id, now, get_config):
+        if kind == "trace":
+            return merge_trace(base, evs, project_id, now)
+        if kind == "observation":
+            return merge_observation(base, evs, project_id, now, lambda: str(uuid.uuid4()))
+        return merge_score(base, evs, project_id, now, get_config)
+
+
+def _with_entity_id(ev: ValidEvent, entity_id: str) -> ValidEvent:
+    body = dict(ev.body)
+    body["id"] = entity_id
+    return ValidEvent(
+        id=ev.id,
+        type=ev.type,
+        timestamp=ev.timestamp,
+        kind=ev.kind,
+        entity_id=entity_id,
+        body=body,
+        observation_type=ev.observation_type,
+    )
+
+
+def _event_from_log(row: dict, kind: str) -> ValidEvent:
+    return ValidEvent(
+        id=row["event_id"],
+        type=row["event_type"],
+        timestamp=row["event_ts"],
+        kind=kind,
+        entity_id=row["entity_id"],
+        body=row["body"],
+        observation_type=_observation_type(row["event_type"], row["body"]) if kind == "observation" else None,
+    )
+
+
+def _observation_type(event_type: str, body: dict) -> str:
+    """The observation type an event of the log stands for: legacy events carry it in the body."""
+    if event_type.startswith("observation-"):
+        return str(body.get("type") or "SPAN")
+    return event_type.rsplit("-", 1)[0].upper()

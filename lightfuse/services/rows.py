@@ -1,0 +1,115 @@
+"""Internal row shapes shared by ingestion, merge, enrichment and the stores.
+
+These are the contracts between layers: the merge functions produce them, the stores persist them and the read
+services turn them into API objects. Conventions:
+
+* times are UTC epoch **milliseconds** (int); the API layer converts to and from ISO-8601;
+* JSON-valued fields (input, output, metadata, model_parameters, usage/cost maps, tags) hold Python values
+  (dict/list/str/number/bool/None), never pre-serialised text;
+* usage maps are ``dict[str, int]``; cost maps are ``dict[str, float]`` in USD.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+EntityKind = Literal["trace", "observation", "score"]
+
+OBSERVATION_TYPES = (
+    "SPAN",
+    "GENERATION",
+    "EVENT",
+    "AGENT",
+    "TOOL",
+    "CHAIN",
+    "RETRIEVER",
+    "EVALUATOR",
+    "EMBEDDING",
+    "GUARDRAIL",
+)
+LEVELS = ("DEBUG", "DEFAULT", "WARNING", "ERROR")
+SCORE_DATA_TYPES = ("NUMERIC", "CATEGORICAL", "BOOLEAN", "CORRECTION", "TEXT")
+SCORE_SOURCES = ("API", "EVAL", "ANNOTATION")
+
+
+class TraceRow(TypedDict, total=False):
+    project_id: str
+    id: str
+    timestamp: int
+    name: str | None
+    user_id: str | None
+    session_id: str | None
+    release: str | None
+    version: str | None
+    environment: str
+    public: bool
+    bookmarked: bool
+    tags: list[str]
+    metadata: dict[str, Any]
+    input: Any
+    output: Any
+    created_at: int
+    updated_at: int
+    # envelope timestamp (ms) of the newest event folded into this row; an older event arriving later makes
+    # the pipeline replay the entity's whole event log instead of folding onto the row.
+    last_event_ts: int
+
+
+class ObservationRow(TypedDict, total=False):
+    project_id: str
+    id: str
+    trace_id: str
+    type: str
+    parent_observation_id: str | None
+    start_time: int
+    end_time: int | None
+    completion_start_time: int | None
+    name: str | None
+    metadata: dict[str, Any]
+    level: str
+    status_message: str | None
+    version: str | None
+    environment: str
+    input: Any
+    output: Any
+    provided_model_name: str | None
+    internal_model_id: str | None
+    model_parameters: dict[str, Any] | None
+    provided_usage_details: dict[str, int]
+    usage_details: dict[str, int]
+    provided_cost_details: dict[str, float]
+    cost_details: dict[str, float]
+    total_cost: float | None
+    prompt_id: str | None
+    prompt_name: str | None
+    prompt_version: int | None
+    usage_pricing_tier_id: str | None
+    usage_pricing_tier_name: str | None
+    created_at: int
+    updated_at: int
+    last_event_ts: int
+
+
+class ScoreRow(TypedDict, total=False):
+    project_id: str
+    id: str
+    timestamp: int
+    name: str
+    value: float | None
+    string_value: str | None
+    data_type: str
+    source: str
+    comment: str | None
+    metadata: dict[str, Any]
+    author_user_id: str | None
+    config_id: str | None
+    queue_id: str | None
+    execution_trace_id: str | None
+    trace_id: str | None
+    observation_id: str | None
+    session_id: str | None
+    dataset_run_id: str | None
+    environment: str
+    created_at: int
+    updated_at: int
+    last_event_ts: int

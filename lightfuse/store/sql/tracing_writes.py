@@ -1,0 +1,181 @@
+"""Writes of traces, observations, scores and the raw event log, as used by the ingestion writer.
+
+Rows come in as the dicts of ``services.rows``; the only translation here is IO to JSON text and the token
+columns denormalised from usage_details.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Table, delete, select, tuple_
+
+from lightfuse.store.sql.database import insert_for
+from lightfuse.store.sql.tables import ingestion_events, observations, scores, trace_sessions, traces
+
+TABLES: dict[str, Table] = {"trace": traces, "observation": observations, "score": scores}
+_IO_COLUMNS = ("input", "output")
+# SQLite limits bound parameters per statement; stay well below it when selecting by id lists.
+_CHUNK = 500
+
+
+def dump_io(value: Any) -> str | None:
+    if value is None:
+        return None
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def load_io(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+
+
+def token_columns(usage: dict[str, Any] | None) -> tuple[int, int, int]:
+    """input/output/total tokens as the read API defines them: sums of keys containing input/output."""
+    if not usage:
+        return 0, 0, 0
+    inp = sum(v for k, v in usage.items() if "input" in k and isinstance(v, int))
+    out = sum(v for k, v in usage.items() if "output" in k and isinstance(v, int))
+    total = usage.get("total")
+    return inp, out, total if isinstance(total, int) else 0
+
+
+def row_to_db(kind: str, row: dict[str, Any]) -> dict[str, Any]:
+    values = dict(row)
+    if kind != "score":
+        for col in _IO_COLUMNS:
+            values[col] = dump_io(values.get(col))
+    if kind == "observation":
+        values["input_tokens"], values["output_tokens"], values["total_tokens"] = token_columns(
+            values.get("usage_details")
+        )
+    return values
+
+
+def row_from_db(kind: str, mapping: Any) -> dict[str, Any]:
+    row = dict(mapping)
+    if kind != "score":
+        for col in _IO_COLUMNS:
+            row[col] = load_io(row.get(col))
+    if kind == "observation":
+        for col in ("input_tokens", "output_tokens", "total_tokens"):
+            row.pop(col, None)
+    return row
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+def get_rows(conn: Connection, kind: str, project_id: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    table = TABLES[kind]
+    out: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(list(ids)):
+        stmt = select(table).where(table.c.project_id == project_id, table.c.id.in_(chunk))
+        for mapping in conn.execute(stmt).mappings():
+            out[mapping["id"]] = row_from_db(kind, mapping)
+    return out
+
+
+def upsert_rows(conn: Connection, kind: str, rows: list[dict[str, Any]]) -> None:
+    """Insert or replace whole rows (the merge already folded the stored state into them)."""
+    if not rows:
+        return
+    table = TABLES[kind]
+    values = [row_to_db(kind, r) for r in rows]
+    columns = [c.name for c in table.columns if c.name in values[0]]
+    ins = insert_for(conn)(table)
+    stmt = ins.on_conflict_do_update(
+        index_elements=["project_id", "id"],
+        set_={c: ins.excluded[c] for c in columns if c not in ("project_id", "id")},
+    )
+    conn.execute(stmt, values)
+
+
+def insert_events(conn: Connection, events: list[dict[str, Any]]) -> None:
+    """Append to the raw event log; a re-sent event id replaces its earlier copy."""
+    if not events:
+        return
+    ins = insert_for(conn)(ingestion_events)
+    stmt = ins.on_conflict_do_update(
+        index_elements=["project_id", "entity_kind", "entity_id", "event_id"],
+        set_={c: ins.excluded[c] for c in ("event_type", "event_ts", "body", "received_at")},
+    )
+    conn.execute(stmt, events)
+
+
+def list_entity_events(
+    conn: Connection, project_id: str, kind: str, entity_ids: Sequence[str]
+) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for chunk in _chunks(list(entity_ids)):
+        stmt = select(
+            ingestion_events.c.entity_id,
+            ingestion_events.c.event_id,
+            ingestion_events.c.event_type,
+            ingestion_events.c.event_ts,
+            ingestion_events.c.body,
+        ).where(
+            ingestion_events.c.project_id == project_id,
+            ingestion_events.c.entity_kind == kind,
+            ingestion_events.c.entity_id.in_(chunk),
+        )
+        for m in conn.execute(stmt).mappings():
+            out.setdefault(m["entity_id"], []).append(dict(m))
+    return out
+
+
+def ensure_sessions(conn: Connection, sessions: list[dict[str, Any]]) -> None:
+    if not sessions:
+        return
+    stmt = insert_for(conn)(trace_sessions).on_conflict_do_nothing(index_elements=["project_id", "id"])
+    conn.execute(stmt, sessions)
+
+
+def delete_traces(conn: Connection, project_id: str, trace_ids: Sequence[str]) -> None:
+    """Remove traces with their observations, scores and raw events."""
+    for chunk in _chunks(list(trace_ids)):
+        obs_ids = [
+            r[0]
+            for r in conn.execute(
+                select(observations.c.id).where(
+                    observations.c.project_id == project_id, observations.c.trace_id.in_(chunk)
+                )
+            )
+        ]
+        score_ids = [
+            r[0]
+            for r in conn.execute(
+                select(scores.c.id).where(scores.c.project_id == project_id, scores.c.trace_id.in_(chunk))
+            )
+        ]
+        for kind, ids in (("trace", list(chunk)), ("observation", obs_ids), ("score", score_ids)):
+            for sub in _chunks(ids):
+                conn.execute(
+                    delete(ingestion_events).where(
+                        ingestion_events.c.project_id == project_id,
+                        ingestion_events.c.entity_kind == kind,
+                        ingestion_events.c.entity_id.in_(sub),
+                    )
+                )
+        conn.execute(delete(observations).where(observations.c.project_id == project_id, observations.c.trace_id.in_(chunk)))
+        conn.execute(delete(scores).where(scores.c.project_id == project_id, scores.c.trace_id.in_(chunk)))
+        conn.execute(delete(traces).where(traces.c.project_id == project_id, traces.c.id.in_(chunk)))
+
+
+def delete_scores(conn: Connection, project_id: str, score_ids: Sequence[str]) -> None:
+    for chunk in _chunks(list(score_ids)):
+        conn.execute(delete(scores).where(scores.c.project_id == project_id, scores.c.id.in_(chunk)))
+        conn.execute(
+            delete(ingestion_events).where(
+                tuple_(ingestion_events.c.project_id, ingestion_events.c.entity_kind) == (project_id, "score"),
+                ingestion_events.c.entity_id.in_(chunk),
+            )
+        )
