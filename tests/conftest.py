@@ -185,3 +185,47 @@ def client_python(name: str) -> str:
     if not stamp.exists():
         subprocess.run(["make", "-C", str(ROOT), f".venv-clients/{name}/.installed"], check=True)
     return str(venv / "bin" / "python")
+
+
+# --- the app in-process -------------------------------------------------------------------------------------
+
+
+@dataclass
+class ApiHarness:
+    client: object  # fastapi.testclient.TestClient
+    services: object
+    project_id: str
+    public_key: str
+    secret_key: str
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        return (self.public_key, self.secret_key)
+
+    def ingest(self, batch: list[dict], auth: tuple[str, str] | None = None):
+        return self.client.post("/api/public/ingestion", json={"batch": batch}, auth=auth or self.auth)
+
+    def new_project_key(self, name: str = "Other") -> tuple[str, tuple[str, str]]:
+        """A second project in a second organisation, with its own key pair."""
+        org = self.services.accounts.create_organization(f"{name} Org")
+        project = self.services.accounts.create_project(org, name)
+        key = self.services.keys.create_key(project)
+        return project, (key.public_key, key.secret_key)
+
+
+@pytest.fixture
+def api(backend) -> Iterator[ApiHarness]:
+    from fastapi.testclient import TestClient
+
+    from lightfuse.app import build_services, create_app
+    from lightfuse.config import InitSettings, load_settings
+
+    public_key, secret_key = f"pk-lf-{uuid.uuid4()}", f"sk-lf-{uuid.uuid4()}"
+    init = InitSettings(
+        org_id="org-1", project_id="project-1", project_public_key=public_key, project_secret_key=secret_key
+    )
+    settings = load_settings(**backend, init=init)
+    services = build_services(settings)
+    with TestClient(create_app(services), raise_server_exceptions=False) as client:
+        yield ApiHarness(client, services, "project-1", public_key, secret_key)
+    services.engine.dispose()

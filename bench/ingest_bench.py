@@ -1,0 +1,91 @@
+"""Ingestion benchmark on the embedded store: starts `lightfuse serve` on a fresh data dir, measures idle RSS,
+runs ../shared/bench/ingest_load.py (or otlp_load.py with --otlp) against it, then checks that every event
+the load generator counted as accepted is stored.
+
+usage: python bench/ingest_bench.py [--traces N] [--traces-per-request K] [--conc C] [--otlp]
+Prints the load generator's figures plus idle/peak RSS and the stored row counts. Never run by the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_BENCH = ROOT.parent / "shared" / "bench"
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--traces", type=int, default=20000)
+    ap.add_argument("--traces-per-request", type=int, default=10)
+    ap.add_argument("--batch", type=int, default=25, help="traces per OTLP request")
+    ap.add_argument("--conc", type=int, default=8)
+    ap.add_argument("--otlp", action="store_true")
+    a = ap.parse_args()
+
+    data = Path(tempfile.mkdtemp(prefix="lightfuse-bench-"))
+    port = free_port()
+    env = dict(os.environ, PORT=str(port), HOSTNAME="127.0.0.1", LIGHTFUSE_DATA_DIR=str(data / "data"),
+               LANGFUSE_INIT_ORG_ID="bench", LANGFUSE_INIT_PROJECT_ID="bench",
+               LANGFUSE_INIT_PROJECT_PUBLIC_KEY="pk-lf-bench", LANGFUSE_INIT_PROJECT_SECRET_KEY="sk-lf-bench",
+               LANGFUSE_LOG_LEVEL="warning")
+    for k in ("DATABASE_URL", "SALT"):
+        env.pop(k, None)
+    server = subprocess.Popen([sys.executable, "-m", "lightfuse.cli", "serve"], env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(url + "/api/public/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        time.sleep(2)
+        idle = rss_mb(server.pid)
+        if a.otlp:
+            cmd = [sys.executable, str(SHARED_BENCH / "otlp_load.py"), url + "/api/public/otel/v1/traces",
+                   "--traces", str(a.traces), "--batch", str(a.batch), "--conc", str(a.conc),
+                   "--auth", "pk-lf-bench:sk-lf-bench"]
+        else:
+            cmd = [sys.executable, str(SHARED_BENCH / "ingest_load.py"), url, "--auth", "pk-lf-bench:sk-lf-bench",
+                   "--traces", str(a.traces), "--traces-per-request", str(a.traces_per_request),
+                   "--conc", str(a.conc)]
+        print("load:", " ".join(cmd[1:]))
+        subprocess.run(cmd, check=True)
+        peak = rss_mb(server.pid)
+        db = sqlite3.connect(data / "data" / "lightfuse.db")
+        counts = {t: db.execute(f"select count(*) from {t}").fetchone()[0]
+                  for t in ("traces", "observations", "scores", "ingestion_events")}
+        print(f"idle_rss_mb={idle:.1f} rss_after_load_mb={peak:.1f}")
+        print("stored:", " ".join(f"{k}={v}" for k, v in counts.items()))
+    finally:
+        server.terminate()
+        server.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
