@@ -84,31 +84,45 @@ def get_rows(conn: Connection, kind: str, project_id: str, ids: Sequence[str]) -
     return out
 
 
+# Building an INSERT .. ON CONFLICT construct costs more than executing it for a small batch, so each
+# (dialect, table) statement is built once. They are immutable SQL expressions, safe to share.
+_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def _upsert_statement(conn: Connection, kind: str) -> Any:
+    key = (conn.dialect.name, kind)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        if kind == "event":
+            table, conflict = ingestion_events, ["project_id", "entity_kind", "entity_id", "event_id"]
+        else:
+            table, conflict = TABLES[kind], ["project_id", "id"]
+        ins = insert_for(conn)(table)
+        stmt = ins.on_conflict_do_update(
+            index_elements=conflict,
+            set_={c.name: ins.excluded[c.name] for c in table.columns if c.name not in conflict},
+        )
+        _STATEMENTS[key] = stmt
+    return stmt
+
+
 def upsert_rows(conn: Connection, kind: str, rows: list[dict[str, Any]]) -> None:
     """Insert or replace whole rows (the merge already folded the stored state into them)."""
     if not rows:
         return
     table = TABLES[kind]
-    values = [row_to_db(kind, r) for r in rows]
-    columns = [c.name for c in table.columns if c.name in values[0]]
-    ins = insert_for(conn)(table)
-    stmt = ins.on_conflict_do_update(
-        index_elements=["project_id", "id"],
-        set_={c: ins.excluded[c] for c in columns if c not in ("project_id", "id")},
-    )
-    conn.execute(stmt, values)
+    values = []
+    for r in rows:
+        v = row_to_db(kind, r)
+        # every column must be bound: the shared statement lists them all
+        values.append({c.name: v.get(c.name) for c in table.columns})
+    conn.execute(_upsert_statement(conn, kind), values)
 
 
 def insert_events(conn: Connection, events: list[dict[str, Any]]) -> None:
     """Append to the raw event log; a re-sent event id replaces its earlier copy."""
-    if not events:
-        return
-    ins = insert_for(conn)(ingestion_events)
-    stmt = ins.on_conflict_do_update(
-        index_elements=["project_id", "entity_kind", "entity_id", "event_id"],
-        set_={c: ins.excluded[c] for c in ("event_type", "event_ts", "body", "received_at")},
-    )
-    conn.execute(stmt, events)
+    if events:
+        conn.execute(_upsert_statement(conn, "event"), events)
 
 
 def list_entity_events(
