@@ -102,6 +102,13 @@ def test_total_price_only() -> None:
     assert fields["pricing_tiers"][0].prices == {"total": 0.5}
 
 
+def test_empty_tier_list_next_to_flat_prices_is_ignored() -> None:
+    fields = validate_model_create(
+        {"modelName": "a", "matchPattern": "^a$", "inputPrice": 1, "pricingTiers": []}, model_id="m"
+    )
+    assert fields["pricing_tiers"][0].prices == {"input": 1.0}
+
+
 def test_generated_id_is_cuid_shaped() -> None:
     fields = validate_model_create({"modelName": "a", "matchPattern": "^a$", "inputPrice": 1})
     assert len(fields["id"]) == 25 and fields["id"].startswith("c")
