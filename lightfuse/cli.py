@@ -34,6 +34,8 @@ def configure_logging(settings: Settings) -> None:
     root.handlers[:] = [handler]
     level = {"trace": "DEBUG", "warn": "WARNING"}.get(settings.log_level, settings.log_level.upper())
     root.setLevel(getattr(logging, level, logging.INFO))
+    # migration chatter on every start says nothing an operator needs
+    logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
