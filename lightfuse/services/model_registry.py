@@ -42,12 +42,15 @@ class ModelRegistry:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._books: dict[str, PriceBook] = {}
+        # bumped by invalidate(): a book built from rows read before a model change must not be cached after it
+        self._generations: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def price_book(self, conn: Connection | None, project_id: str) -> PriceBook:
         book = self._books.get(project_id)
         if book is not None:
             return book
+        generation = self._generations.get(project_id, 0)
         if conn is None:
             with self._engine.connect() as c:
                 rows = model_store.list_project_models(c, project_id)
@@ -55,9 +58,11 @@ class ModelRegistry:
             rows = model_store.list_project_models(conn, project_id)
         book = PriceBook([model_from_row(r) for r in rows])
         with self._lock:
-            self._books[project_id] = book
+            if self._generations.get(project_id, 0) == generation:
+                self._books[project_id] = book
         return book
 
     def invalidate(self, project_id: str) -> None:
         with self._lock:
+            self._generations[project_id] = self._generations.get(project_id, 0) + 1
             self._books.pop(project_id, None)

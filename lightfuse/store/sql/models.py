@@ -30,3 +30,12 @@ def create_model(conn: Connection, values: dict[str, Any]) -> None:
 def delete_model(conn: Connection, project_id: str, model_id: str) -> int:
     result = conn.execute(delete(models).where(models.c.project_id == project_id, models.c.id == model_id))
     return result.rowcount or 0
+
+
+def get_project_model_by_name(conn: Connection, project_id: str, model_name: str) -> dict[str, Any] | None:
+    row = (
+        conn.execute(select(models).where(models.c.project_id == project_id, models.c.model_name == model_name))
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None
