@@ -11,7 +11,18 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from lightfuse import __version__
-from lightfuse.api import health, ingestion, models, projects, score_configs, scores
+from lightfuse.api import (
+    health,
+    ingestion,
+    metrics,
+    models,
+    observations,
+    projects,
+    score_configs,
+    scores,
+    sessions,
+    traces,
+)
 from lightfuse.api.common import install_error_handlers
 from lightfuse.config import Settings
 from lightfuse.services.accounts import AccountService
@@ -65,7 +76,8 @@ def create_app(services: Services) -> FastAPI:
                   openapi_url="/api/openapi.json", redoc_url=None)
     app.state.services = services
     install_error_handlers(app)
-    for module in (health, ingestion, projects, scores, score_configs, models):
+    for module in (health, ingestion, projects, traces, observations, sessions, metrics, scores, score_configs,
+                   models):
         app.include_router(module.router)
     return app
 
