@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Depends, Request
 
 from lightfuse.api.common import JSONResponse, project_auth
@@ -11,7 +13,7 @@ router = APIRouter()
 
 
 @router.get("/api/public/projects")
-async def list_projects(request: Request, auth: ApiAuth = Depends(project_auth)):
+async def list_projects(request: Request, auth: Annotated[ApiAuth, Depends(project_auth)]):
     project = request.app.state.services.accounts.get_project(auth.project_id)
     if project is None:
         raise AuthError(401, "Invalid credentials. Confirm that you've configured the correct host.")

@@ -208,12 +208,7 @@ class IngestionPipeline:
             history = tw.list_entity_events(conn, project_id, kind, replay_ids) if replay_ids else {}
             rows = []
             book = self._price_books(conn, project_id) if kind == "observation" else None
-            configs: dict[str, dict | None] = {}
-
-            def get_config(config_id: str) -> dict | None:
-                if config_id not in configs:
-                    configs[config_id] = get_score_config_for_merge(conn, project_id, config_id)
-                return configs[config_id]
+            get_config = _config_lookup(conn, project_id)
 
             for eid, evs in by_entity.items():
                 base = stored.get(eid)
@@ -249,6 +244,18 @@ class IngestionPipeline:
         if kind == "observation":
             return merge_observation(base, evs, project_id, now, lambda: str(uuid.uuid4()))
         return merge_score(base, evs, project_id, now, get_config)
+
+
+def _config_lookup(conn, project_id: str) -> Callable[[str], dict | None]:
+    """Score-config reads for one commit, each config read once."""
+    configs: dict[str, dict | None] = {}
+
+    def get_config(config_id: str) -> dict | None:
+        if config_id not in configs:
+            configs[config_id] = get_score_config_for_merge(conn, project_id, config_id)
+        return configs[config_id]
+
+    return get_config
 
 
 def _with_entity_id(ev: ValidEvent, entity_id: str) -> ValidEvent:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError
 from typing import Any
 
 import pytest
@@ -11,12 +12,11 @@ from hypothesis import strategies as st
 from lightfuse.services.ingestion_events import (
     EventError,
     ValidEvent,
-    normalise_cost,
     normalise_environment,
-    normalise_usage,
     parse_iso_timestamp,
     validate_event,
 )
+from lightfuse.services.usage import normalise_cost, normalise_usage
 
 TS = "2024-05-01T12:00:00.000Z"
 TS_MS = 1714564800000
@@ -81,7 +81,7 @@ def test_parse_iso_timestamp(value: str, expected: int) -> None:
         ("2024-13-01T00:00:00Z", "invalid"),
         ("2024-02-30T00:00:00Z", "invalid"),
         ("2024-05-01T24:00:00Z", "invalid"),
-        ("2024-05-01T12:00:00+25:00", "offset"),
+        ("2024-05-01T12:00:00+25:00", "invalid"),
         ("yesterday", "invalid"),
         ("", "invalid"),
         (1714564800000, "string"),
@@ -235,6 +235,13 @@ def test_trace_create_valid_event() -> None:
         "tags": ["b", "a"],
         "environment": "prod",
     }
+
+
+def test_valid_event_is_a_frozen_value() -> None:
+    v = ok(event("span-create", {"id": "o1"}))
+    assert v == ValidEvent("ev-1", "span-create", TS_MS, "observation", "o1", v.body, "SPAN")
+    with pytest.raises(FrozenInstanceError):
+        v.kind = "trace"  # type: ignore[misc]
 
 
 def test_trace_without_id_is_valid_but_has_no_entity() -> None:

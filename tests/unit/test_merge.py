@@ -6,6 +6,8 @@ import itertools
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lightfuse.services.ingestion_events import ValidEvent, validate_event
 from lightfuse.services.merge import merge_observation, merge_score, merge_trace, order_events
@@ -634,3 +636,104 @@ def test_score_update_fields_and_metadata() -> None:
 def test_score_merge_rejects_other_entity_events() -> None:
     with pytest.raises(ValueError):
         merge_score(None, [trace(0)], P, NOW, no_config)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Robustness: whatever validate_event accepts, the merge functions can fold
+# ---------------------------------------------------------------------------------------------------------
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**20), 10**20)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+    max_leaves=10,
+)
+_bodies = st.fixed_dictionaries(
+    {"id": st.sampled_from(["x1", "x2"])},
+    optional={
+        "traceId": st.sampled_from(["t1", "t2", None]),
+        "sessionId": st.sampled_from(["s1", None]),
+        "name": st.text(max_size=5) | st.none(),
+        "timestamp": st.sampled_from([iso(T0), None]),
+        "startTime": st.sampled_from([iso(T0 + 1), iso(T0 + 3), None]),
+        "endTime": st.sampled_from([iso(T0), iso(T0 + 2), None]),
+        "metadata": _json,
+        "input": _json,
+        "output": _json,
+        "tags": st.lists(st.sampled_from(["a", "b", "c"]), max_size=3),
+        "public": st.booleans() | st.none(),
+        "level": st.sampled_from(["DEBUG", "ERROR", None]),
+        "model": st.sampled_from(["gpt-4o", None]),
+        "modelParameters": st.dictionaries(st.sampled_from(["t", "n"]), st.integers(0, 3) | st.none()),
+        "usage": st.dictionaries(
+            st.sampled_from(["input", "output", "total", "promptTokens"]), st.integers(0, 50)
+        ),
+        "usageDetails": st.dictionaries(st.text(max_size=4), _json, max_size=3),
+        "costDetails": st.dictionaries(st.text(max_size=4), st.floats(0, 10) | st.none(), max_size=3),
+        "value": st.sampled_from([0, 1, 0.5, 7, "good", "bad", "x"]),
+        "dataType": st.sampled_from(["NUMERIC", "BOOLEAN", "CATEGORICAL", "TEXT", "CORRECTION", None]),
+        "configId": st.sampled_from(["num", "cat", "bool", "text", "old", "missing", None]),
+        "source": st.sampled_from(["API", "EVAL", "ANNOTATION", None]),
+        "environment": st.sampled_from(["prod", "Langfuse-dev", None]),
+    },
+)
+_raw_events = st.lists(
+    st.tuples(
+        st.sampled_from(["trace-create", "span-create", "span-update", "generation-update", "score-create"]),
+        st.integers(0, 5),
+        _bodies,
+    ),
+    max_size=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=_raw_events, order=st.randoms(use_true_random=False))
+def test_merge_accepts_anything_validation_accepts_and_ignores_input_order(raw: list, order: Any) -> None:
+    valid: list[ValidEvent] = []
+    for i, (type_, at, body) in enumerate(raw):
+        if type_ == "score-create":  # make most score bodies pass the schema so the merge sees them
+            body = {
+                **body,
+                "name": "q",
+                "traceId": body.get("traceId") or "t1",
+                "value": body.get("value", 1),
+            }
+            body.pop("sessionId", None)
+        result = validate_event(
+            {"id": f"h{i}", "type": type_, "timestamp": iso(T0 + at), "body": body}, "project"
+        )
+        if isinstance(result, ValidEvent):
+            valid.append(result)
+    for kind in ("trace", "observation", "score"):
+        for entity in ("x1", "x2"):
+            evs = [e for e in valid if e.kind == kind and e.entity_id == entity]
+            if not evs:
+                continue
+            shuffled = list(evs)
+            order.shuffle(shuffled)
+            # Same-timestamp same-rank events keep input order, so only compare when ties cannot reorder.
+            keys = [(e.timestamp, e.type.endswith("-create")) for e in evs]
+            stable = len(set(keys)) == len(keys)
+            if kind == "trace":
+                rows = [merge_trace(None, x, P, NOW) for x in (evs, shuffled)]
+                assert rows[0]["id"] == entity and rows[0]["tags"] == sorted(rows[0]["tags"])
+            elif kind == "observation":
+                rows = [merge_observation(None, x, P, NOW, lambda: "rand") for x in (evs, shuffled)]
+                assert rows[0]["level"] in ("DEBUG", "DEFAULT", "WARNING", "ERROR")
+                end, start = rows[0]["end_time"], rows[0]["start_time"]
+                assert end is None or end >= start
+            else:
+                rows = [merge_score(None, x, P, NOW, CONFIGS.get) for x in (evs, shuffled)]
+                assert rows[0] is None or rows[0]["data_type"] in (
+                    "NUMERIC",
+                    "CATEGORICAL",
+                    "BOOLEAN",
+                    "TEXT",
+                    "CORRECTION",
+                )
+            if stable:
+                assert rows[0] == rows[1]
