@@ -16,6 +16,7 @@ from lightfuse.store.sql.database import insert_for
 from lightfuse.store.sql.tables import ingestion_events, observations, scores, trace_sessions, traces
 
 TABLES: dict[str, Table] = {"trace": traces, "observation": observations, "score": scores}
+_COLUMN_NAMES = {kind: tuple(c.name for c in table.columns) for kind, table in TABLES.items()}
 _IO_COLUMNS = ("input", "output")
 # SQLite limits bound parameters per statement; stay well below it when selecting by id lists.
 _CHUNK = 500
@@ -110,12 +111,12 @@ def upsert_rows(conn: Connection, kind: str, rows: list[dict[str, Any]]) -> None
     """Insert or replace whole rows (the merge already folded the stored state into them)."""
     if not rows:
         return
-    table = TABLES[kind]
+    names = _COLUMN_NAMES[kind]
     values = []
     for r in rows:
         v = row_to_db(kind, r)
         # every column must be bound: the shared statement lists them all
-        values.append({c.name: v.get(c.name) for c in table.columns})
+        values.append({name: v.get(name) for name in names})
     conn.execute(_upsert_statement(conn, kind), values)
 
 
