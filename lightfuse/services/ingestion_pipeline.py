@@ -33,6 +33,7 @@ from lightfuse.services.ingestion_events import ValidEvent
 from lightfuse.services.merge import merge_observation, merge_score, merge_trace
 from lightfuse.services.pricing import enrich_observation
 from lightfuse.store.sql import tracing_writes as tw
+from lightfuse.store.sql.database import WalCheckpointer, writer_connection
 from lightfuse.store.sql.score_configs import get_score_config_for_merge
 
 log = logging.getLogger(__name__)
@@ -73,11 +74,14 @@ class IngestionPipeline:
         self._cond = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._checkpointer = WalCheckpointer(engine)
+        self._conn = None  # the writer thread's own connection
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
     def start(self) -> None:
         if self._thread is None:
+            self._checkpointer.start()
             self._thread = threading.Thread(target=self._run, name="lightfuse-writer", daemon=True)
             self._thread.start()
 
@@ -89,6 +93,7 @@ class IngestionPipeline:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        self._checkpointer.stop()
 
     @property
     def pending_events(self) -> int:
@@ -134,24 +139,32 @@ class IngestionPipeline:
             return taken
 
     def _run(self) -> None:
-        while True:
-            taken = self._take()
-            if taken is None:
-                return
-            try:
-                self._commit(taken)
-                results: list[tuple[_Submission, dict[str, str]]] = [(s, {}) for s in taken]
-            except Exception:
-                log.exception("group commit of %d submissions failed; retrying one by one", len(taken))
-                results = [(s, self._commit_alone(s)) for s in taken]
-            count = sum(len(s.events) for s in taken)
-            with self._cond:
-                self._pending_events -= count
-            if self._on_commit is not None:
-                self._on_commit(count)
-            for sub, failures in results:
-                if not sub.future.done():
-                    sub.future.set_result(failures)
+        try:
+            while True:
+                taken = self._take()
+                if taken is None:
+                    return
+                self._write(taken)
+        finally:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def _write(self, taken: list[_Submission]) -> None:
+        try:
+            self._commit(taken)
+            results: list[tuple[_Submission, dict[str, str]]] = [(s, {}) for s in taken]
+        except Exception:
+            log.exception("group commit of %d submissions failed; retrying one by one", len(taken))
+            results = [(s, self._commit_alone(s)) for s in taken]
+        count = sum(len(s.events) for s in taken)
+        with self._cond:
+            self._pending_events -= count
+        if self._on_commit is not None:
+            self._on_commit(count)
+        for sub, failures in results:
+            if not sub.future.done():
+                sub.future.set_result(failures)
 
     def _commit_alone(self, sub: _Submission) -> dict[str, str]:
         try:
@@ -165,9 +178,18 @@ class IngestionPipeline:
         by_project: dict[str, list[ValidEvent]] = defaultdict(list)
         for sub in subs:
             by_project[sub.project_id].extend(sub.events)
-        with self._engine.begin() as conn:
-            for project_id, events in by_project.items():
-                self._write_project(conn, project_id, events)
+        if self._conn is None:
+            self._conn = writer_connection(self._engine)
+        conn = self._conn
+        try:
+            with conn.begin():
+                for project_id, events in by_project.items():
+                    self._write_project(conn, project_id, events)
+        except Exception:
+            # a broken connection must not poison the next commit
+            self._conn = None
+            conn.close()
+            raise
 
     def _write_project(self, conn, project_id: str, events: list[ValidEvent]) -> None:
         now = now_ms()

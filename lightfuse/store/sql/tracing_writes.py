@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Table, delete, select, tuple_
+from sqlalchemy import JSON, Connection, Table, delete, select, tuple_
 
 from lightfuse.store.sql.database import insert_for
 from lightfuse.store.sql.tables import ingestion_events, observations, scores, trace_sessions, traces
@@ -85,45 +85,65 @@ def get_rows(conn: Connection, kind: str, project_id: str, ids: Sequence[str]) -
     return out
 
 
-# Building an INSERT .. ON CONFLICT construct costs more than executing it for a small batch, so each
-# (dialect, table) statement is built once. They are immutable SQL expressions, safe to share.
-_STATEMENTS: dict[tuple[str, str], Any] = {}
+# The writer is the ingestion hot path: its upserts go to the driver as plain SQL text with positional
+# parameters (built once per dialect and table), skipping SQLAlchemy's per-row parameter processing, which
+# cost more than SQLite's own work. JSON columns are serialised here with orjson; Postgres casts them.
+_UPSERT_SQL: dict[tuple[str, str], tuple[str, tuple[str, ...], frozenset[str]]] = {}
+_JSON_DUMP_OPTS = orjson.OPT_NON_STR_KEYS
 
 
-def _upsert_statement(conn: Connection, kind: str) -> Any:
-    key = (conn.dialect.name, kind)
-    stmt = _STATEMENTS.get(key)
-    if stmt is None:
-        if kind == "event":
-            table, conflict = ingestion_events, ["project_id", "entity_kind", "entity_id", "event_id"]
-        else:
-            table, conflict = TABLES[kind], ["project_id", "id"]
-        ins = insert_for(conn)(table)
-        stmt = ins.on_conflict_do_update(
-            index_elements=conflict,
-            set_={c.name: ins.excluded[c.name] for c in table.columns if c.name not in conflict},
-        )
-        _STATEMENTS[key] = stmt
-    return stmt
+def _upsert_sql(dialect: str, kind: str) -> tuple[str, tuple[str, ...], frozenset[str]]:
+    key = (dialect, kind)
+    cached = _UPSERT_SQL.get(key)
+    if cached is not None:
+        return cached
+    if kind == "event":
+        table, conflict = ingestion_events, ("project_id", "entity_kind", "entity_id", "event_id")
+    else:
+        table, conflict = TABLES[kind], ("project_id", "id")
+    names = tuple(c.name for c in table.columns)
+    json_cols = frozenset(c.name for c in table.columns if isinstance(c.type, JSON))
+    if dialect == "postgresql":
+        marks = ", ".join("%s::jsonb" if n in json_cols else "%s" for n in names)
+    else:
+        marks = ", ".join("?" for _ in names)
+    quoted = ", ".join(f'"{n}"' for n in names)
+    updates = ", ".join(f'"{n}" = excluded."{n}"' for n in names if n not in conflict)
+    sql = (
+        f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks}) '
+        f"ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {updates}"
+    )
+    cached = (sql, names, json_cols)
+    _UPSERT_SQL[key] = cached
+    return cached
+
+
+def _execute_upsert(conn: Connection, kind: str, rows: Iterable[dict[str, Any]]) -> None:
+    sql, names, json_cols = _upsert_sql(conn.dialect.name, kind)
+    json_positions = [i for i, n in enumerate(names) if n in json_cols]
+    dumps = orjson.dumps
+    params = []
+    for row in rows:
+        values = [row.get(n) for n in names]
+        for i in json_positions:
+            value = values[i]
+            if value is not None:
+                values[i] = dumps(value, option=_JSON_DUMP_OPTS).decode()
+        params.append(tuple(values))
+    if params:
+        conn.exec_driver_sql(sql, params)
 
 
 def upsert_rows(conn: Connection, kind: str, rows: list[dict[str, Any]]) -> None:
     """Insert or replace whole rows (the merge already folded the stored state into them)."""
-    if not rows:
-        return
-    names = _COLUMN_NAMES[kind]
-    values = []
-    for r in rows:
-        v = row_to_db(kind, r)
-        # every column must be bound: the shared statement lists them all
-        values.append({name: v.get(name) for name in names})
-    conn.execute(_upsert_statement(conn, kind), values)
+    if rows:
+        _execute_upsert(conn, kind, (row_to_db(kind, r) for r in rows))
 
 
 def insert_events(conn: Connection, events: list[dict[str, Any]]) -> None:
     """Append to the raw event log; a re-sent event id replaces its earlier copy."""
     if events:
-        conn.execute(_upsert_statement(conn, "event"), events)
+        _execute_upsert(conn, "event", events)
 
 
 def list_entity_events(
