@@ -17,6 +17,7 @@ from lightfuse.api import (
     metrics,
     models,
     observations,
+    otel,
     projects,
     score_configs,
     scores,
@@ -29,6 +30,7 @@ from lightfuse.services.accounts import AccountService
 from lightfuse.services.auth import ApiKeyService
 from lightfuse.services.ingestion_pipeline import IngestionPipeline
 from lightfuse.services.model_registry import ModelRegistry
+from lightfuse.services.otel_ingest import OtlpIngestor
 from lightfuse.store.sql import migrate
 from lightfuse.store.sql.database import make_engine
 
@@ -43,6 +45,7 @@ class Services:
     accounts: AccountService
     models: ModelRegistry
     pipeline: IngestionPipeline
+    otlp: OtlpIngestor
     version: str = __version__
 
 
@@ -56,7 +59,7 @@ def build_services(settings: Settings) -> Services:
         engine, models.price_book, max_pending_events=settings.ingest_queue_max_events
     )
     accounts.provision(settings.init)
-    return Services(settings, engine, keys, accounts, models, pipeline)
+    return Services(settings, engine, keys, accounts, models, pipeline, OtlpIngestor(pipeline))
 
 
 def create_app(services: Services) -> FastAPI:
@@ -76,7 +79,7 @@ def create_app(services: Services) -> FastAPI:
                   openapi_url="/api/openapi.json", redoc_url=None)
     app.state.services = services
     install_error_handlers(app)
-    for module in (health, ingestion, projects, traces, observations, sessions, metrics, scores, score_configs,
+    for module in (health, ingestion, otel, projects, traces, observations, sessions, metrics, scores, score_configs,
                    models):
         app.include_router(module.router)
     return app

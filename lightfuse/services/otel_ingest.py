@@ -1,0 +1,76 @@
+"""OTLP trace exports -> Langfuse events -> the same validation and writer as the batch API.
+
+Contract: ``ingest`` either stores every span of the export or none of it (a malformed export is refused
+whole, as Langfuse does); it returns only after the writer committed, so an OTLP 200 means stored.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+
+from lightfuse.ingest.otlp_decode import OtlpDecodeError, decode_export
+from lightfuse.ingest.otlp_mapping import spans_to_events
+from lightfuse.services.auth import now_ms
+from lightfuse.services.ingestion_events import EventError, ValidEvent, validate_event
+from lightfuse.services.ingestion_pipeline import IngestionPipeline
+
+__all__ = ["OtlpIngestor", "OtlpDecodeError", "OtlpRejected"]
+
+
+class OtlpRejected(Exception):
+    """The export decoded but maps to events the pipeline cannot take; nothing was stored."""
+
+
+class RecentTraces:
+    """Which traces were seen in the last ``ttl`` seconds (Langfuse keeps this in Redis with SET NX).
+
+    A trace seen recently gets no extra shallow trace event from its child spans, so a root span's
+    ``public`` flag is not reset by a later export of its children.
+    """
+
+    def __init__(self, ttl: float = 600.0, max_entries: int = 200_000) -> None:
+        self._ttl = ttl
+        self._max = max_entries
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def claim(self, key: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            seen_at = self._seen.get(key)
+            if seen_at is not None and now - seen_at < self._ttl:
+                return False
+            self._seen[key] = now
+            self._seen.move_to_end(key)
+            while len(self._seen) > self._max:
+                self._seen.popitem(last=False)
+            return True
+
+
+class OtlpIngestor:
+    def __init__(self, pipeline: IngestionPipeline) -> None:
+        self._pipeline = pipeline
+        self._recent = RecentTraces()
+
+    def to_events(self, project_id: str, body: bytes, content_type: str, content_encoding: str | None
+                  ) -> list[ValidEvent]:
+        """Decode, map and validate; raises OtlpDecodeError / OtlpRejected before anything is stored."""
+        resource_spans = decode_export(body, content_type, content_encoding)
+        if not resource_spans:
+            return []
+        raw_events = spans_to_events(
+            resource_spans, now_ms(), claim_trace=lambda trace_id: self._recent.claim(f"{project_id}:{trace_id}")
+        )
+        valid: list[ValidEvent] = []
+        for raw in raw_events:
+            result = validate_event(raw, "project")
+            if isinstance(result, EventError):
+                raise OtlpRejected(f"span {raw.get('body', {}).get('id')}: {result.error}")
+            if result is not None:
+                valid.append(result)
+        return valid
+
+    async def ingest(self, project_id: str, events: list[ValidEvent]) -> dict[str, str]:
+        return await self._pipeline.submit(project_id, events)
