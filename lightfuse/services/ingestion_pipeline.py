@@ -29,8 +29,8 @@ from typing import Any
 from sqlalchemy import Engine
 
 from lightfuse.services.auth import now_ms
+from lightfuse.services.entity_merge import log_body, merge_entity, needs_replay
 from lightfuse.services.ingestion_events import ValidEvent
-from lightfuse.services.merge import merge_observation, merge_score, merge_trace
 from lightfuse.services.pricing import enrich_observation
 from lightfuse.store.sql import tracing_writes as tw
 from lightfuse.store.sql.database import WalCheckpointer, writer_connection
@@ -39,11 +39,6 @@ from lightfuse.store.sql.score_configs import get_score_config_for_merge
 log = logging.getLogger(__name__)
 
 MAX_EVENTS_PER_COMMIT = 5_000
-_IMMUTABLE = {
-    "trace": ("timestamp", "created_at", "environment"),
-    "observation": ("trace_id", "start_time", "created_at", "environment"),
-    "score": ("timestamp", "trace_id", "created_at", "environment"),
-}
 
 
 class IntakeFull(Exception):
@@ -211,7 +206,7 @@ class IngestionPipeline:
                     "event_id": ev.id,
                     "event_type": ev.type,
                     "event_ts": ev.timestamp,
-                    "body": ev.body,
+                    "body": log_body(ev.body),
                     "received_at": now,
                 }
             )
@@ -222,26 +217,22 @@ class IngestionPipeline:
             if not by_entity:
                 continue
             stored = tw.get_rows(conn, kind, project_id, list(by_entity))
-            replay_ids = [
-                eid
-                for eid, evs in by_entity.items()
-                if eid in stored and min(e.timestamp for e in evs) < stored[eid].get("last_event_ts", 0)
-            ]
+            replay_ids = [eid for eid, evs in by_entity.items() if needs_replay(stored.get(eid), evs)]
             history = tw.list_entity_events(conn, project_id, kind, replay_ids) if replay_ids else {}
             rows = []
             book = self._price_books(conn, project_id) if kind == "observation" else None
             get_config = _config_lookup(conn, project_id)
-
             for eid, evs in by_entity.items():
-                base = stored.get(eid)
-                if eid in history:
-                    evs = [_event_from_log(r, kind) for r in history[eid]]
-                    row = self._merge(kind, None, evs, project_id, now, get_config)
-                    if row is not None and base is not None:
-                        for key in _IMMUTABLE[kind]:
-                            row[key] = base[key]
-                else:
-                    row = self._merge(kind, base, evs, project_id, now, get_config)
+                logged = history.get(eid)
+                row = merge_entity(
+                    kind,
+                    stored.get(eid),
+                    evs,
+                    [_event_from_log(r, kind) for r in logged] if logged is not None else None,
+                    project_id,
+                    now,
+                    get_config,
+                )
                 if row is None:
                     continue
                 if kind == "observation":
@@ -259,13 +250,6 @@ class IngestionPipeline:
             tw.upsert_rows(conn, kind, rows)
         tw.ensure_sessions(conn, list(sessions.values()))
 
-    @staticmethod
-    def _merge(kind, base, evs, project_id, now, get_config):
-        if kind == "trace":
-            return merge_trace(base, evs, project_id, now)
-        if kind == "observation":
-            return merge_observation(base, evs, project_id, now, lambda: str(uuid.uuid4()))
-        return merge_score(base, evs, project_id, now, get_config)
 
 
 def _config_lookup(conn, project_id: str) -> Callable[[str], dict | None]:

@@ -78,6 +78,10 @@ def _truthy(value: Any) -> bool:
     return not (isinstance(value, dict) and not value)
 
 
+# the IO rule, for callers that track which event supplied the IO
+is_truthy_io = _truthy
+
+
 def _merge_io(row: dict[str, Any], body: dict[str, Any]) -> None:
     # Last truthy value wins: SDKs send "", null or 0 on updates that did not mean to clear the IO.
     for key in ("input", "output"):

@@ -48,6 +48,8 @@ class TraceRow(TypedDict, total=False):
     metadata: dict[str, Any]
     input: Any
     output: Any
+    input_event_ts: int | None
+    output_event_ts: int | None
     created_at: int
     updated_at: int
     # envelope timestamp (ms) of the newest event folded into this row; an older event arriving later makes
@@ -72,6 +74,8 @@ class ObservationRow(TypedDict, total=False):
     environment: str
     input: Any
     output: Any
+    input_event_ts: int | None
+    output_event_ts: int | None
     provided_model_name: str | None
     internal_model_id: str | None
     model_parameters: dict[str, Any] | None

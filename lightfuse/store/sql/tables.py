@@ -178,6 +178,9 @@ traces = Table(
     Column("metadata", Json, nullable=False),
     Column("input", Text, nullable=True),
     Column("output", Text, nullable=True),
+    # envelope timestamps of the events that supplied input/output (see the event log note below)
+    Column("input_event_ts", BigInteger, nullable=True),
+    Column("output_event_ts", BigInteger, nullable=True),
     *_times(),
     Column("last_event_ts", BigInteger, nullable=False),
     PrimaryKeyConstraint("project_id", "id"),
@@ -205,6 +208,8 @@ observations = Table(
     Column("environment", String(64), nullable=False),
     Column("input", Text, nullable=True),
     Column("output", Text, nullable=True),
+    Column("input_event_ts", BigInteger, nullable=True),
+    Column("output_event_ts", BigInteger, nullable=True),
     Column("provided_model_name", Text, nullable=True),
     Column("internal_model_id", String(64), nullable=True),
     Column("model_parameters", Json, nullable=True),
@@ -258,8 +263,10 @@ scores = Table(
     Index(None, "project_id", "timestamp"),
 )
 
-# The raw event log: every accepted ingestion event, committed before it is acknowledged. Rows of an entity are
-# replayed when an older event arrives after newer ones were merged (see services/ingestion_pipeline.py).
+# The raw event log: every accepted ingestion event, committed with the merged rows before it is acknowledged.
+# An entity's events are replayed when an older event arrives after newer ones were merged (see
+# services/ingestion_pipeline.py). Bodies are kept without input/output - the bulk of the bytes - because the
+# only rule IO follows is "latest truthy value", which the row answers by itself with input/output_event_ts.
 ingestion_events = Table(
     "ingestion_events",
     metadata,

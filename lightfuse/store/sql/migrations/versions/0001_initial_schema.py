@@ -56,6 +56,8 @@ def upgrade() -> None:
         sa.Column("environment", sa.String(length=64), nullable=False),
         sa.Column("input", sa.Text(), nullable=True),
         sa.Column("output", sa.Text(), nullable=True),
+        sa.Column("input_event_ts", sa.BigInteger(), nullable=True),
+        sa.Column("output_event_ts", sa.BigInteger(), nullable=True),
         sa.Column("provided_model_name", sa.Text(), nullable=True),
         sa.Column("internal_model_id", sa.String(length=64), nullable=True),
         sa.Column(
@@ -196,6 +198,8 @@ def upgrade() -> None:
         ),
         sa.Column("input", sa.Text(), nullable=True),
         sa.Column("output", sa.Text(), nullable=True),
+        sa.Column("input_event_ts", sa.BigInteger(), nullable=True),
+        sa.Column("output_event_ts", sa.BigInteger(), nullable=True),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.BigInteger(), nullable=False),
         sa.Column("last_event_ts", sa.BigInteger(), nullable=False),
