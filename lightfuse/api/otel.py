@@ -17,16 +17,17 @@ OTLP_BODY_LIMIT = 64 * 1024 * 1024
 _EMPTY_PROTOBUF_RESPONSE = ExportTraceServiceResponse().SerializeToString()
 
 
-def _check_ingestion_version(request: Request) -> None:
+def _ingestion_version_problem(request: Request) -> str | None:
     value = request.headers.get("x-langfuse-ingestion-version")
     if value is None:
-        return
+        return None
     try:
         version = int(value)
     except ValueError:
         version = None
     if version is None or version > 4:
-        raise ApiError(400, f"Unsupported x-langfuse-ingestion-version {value!r}", "InvalidRequestError")
+        return f"Unsupported x-langfuse-ingestion-version {value!r}"
+    return None
 
 
 def _ok(content_type: str) -> Response:
@@ -40,7 +41,9 @@ def _ok(content_type: str) -> Response:
 @router.post("/v1/traces")
 async def otlp_traces(request: Request):
     auth = project_auth(request)
-    _check_ingestion_version(request)
+    problem = _ingestion_version_problem(request)
+    if problem is not None:  # same {"error"} shape as every other refusal of this route
+        return JSONResponse({"error": problem}, 400)
     body = await read_body(request, OTLP_BODY_LIMIT)
     content_type = request.headers.get("content-type", "")
     ingestor = request.app.state.services.otlp

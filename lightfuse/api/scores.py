@@ -110,8 +110,9 @@ async def _create_scores(request: Request, auth: ApiAuth) -> JSONResponse:
         raise ApiError(503, "Ingestion is busy, retry shortly", headers={"Retry-After": "1"}) from None
     if failures:
         raise ApiError(500, "Internal Server Error", "An unknown error occurred")
-    ids = [{"id": e.entity_id} for e in events]
-    return JSONResponse(ids if many else ids[0])
+    if many:  # the 5.x SDK parses a batch answer as 202 {"message": "Accepted"} (or a 207 summary)
+        return JSONResponse({"message": "Accepted"}, 202)
+    return JSONResponse({"id": events[0].entity_id})
 
 
 @router.delete("/api/public/scores/{score_id}")

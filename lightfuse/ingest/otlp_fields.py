@@ -299,11 +299,15 @@ def has_trace_updates(attrs: dict[str, Any], any_trace_metadata_key: bool) -> bo
     return False
 
 
-def metadata(attrs: dict[str, Any], domain: str, dotted: Sequence[tuple[str, Any]]) -> dict[str, Any]:
+def metadata(
+    attrs: dict[str, Any], domain: str, dotted: Sequence[tuple[str, Any]], *, json_values: bool = False
+) -> dict[str, Any]:
     """Langfuse metadata carried by span attributes, for domain "observation" or "trace".
 
     A JSON object in the bare key is the base; dotted keys (`<prefix>.<k>`, pre-collected by
-    otlp_scan into ``dotted``) are layered on top.
+    otlp_scan into ``dotted``) are layered on top. ``json_values``: the dotted values are JSON
+    texts (Langfuse SDKs >= 5 encode every value, strings included, so "123" and 123 stay
+    distinct); they are decoded, and a value that is not valid JSON is kept as sent.
     """
     if not dotted and attrs.keys().isdisjoint(_METADATA_KEYS):
         return {}
@@ -321,6 +325,10 @@ def metadata(attrs: dict[str, Any], domain: str, dotted: Sequence[tuple[str, Any
         if key.startswith(prefixes) and key not in _AI_SDK_RESERVED_METADATA:
             for prefix in prefixes:
                 if key.startswith(prefix):
+                    if json_values:
+                        parsed = parse_json(value)
+                        if parsed is not NOT_JSON:
+                            value = parsed
                     result[key[len(prefix) :]] = value
                     break
     tools = attrs.get("ai.prompt.tools")

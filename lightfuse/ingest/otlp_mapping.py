@@ -168,7 +168,7 @@ _SPECIAL_SCOPES = frozenset({"ai", "genkit-tracer", "livekit-agents"})
 
 
 class _ScopeContext:
-    __slots__ = ("scope", "name", "version", "is_langfuse_sdk", "attrs", "plain")
+    __slots__ = ("scope", "name", "version", "is_langfuse_sdk", "json_metadata", "attrs", "plain")
 
     def __init__(self, scope: dict[str, Any]) -> None:
         self.scope = scope
@@ -176,7 +176,14 @@ class _ScopeContext:
         self.version = scope.get("version") or ""
         self.attrs = scope.get("attributes") or {}
         self.is_langfuse_sdk = self.name.startswith("langfuse-sdk")
+        # Langfuse SDKs from 5.0 on JSON-encode every dotted metadata value, strings included.
+        self.json_metadata = self.is_langfuse_sdk and _major_version(self.version) >= 5
         self.plain = self.name not in _SPECIAL_SCOPES
+
+
+def _major_version(version: str) -> int:
+    head = version.split(".", 1)[0].strip().lstrip("vV")
+    return int(head) if head.isdigit() else 0
 
 
 def _map_span(
@@ -206,7 +213,7 @@ def _map_span(
     scan = scan_attributes(attrs, keep_filtered=not scope.is_langfuse_sdk)
     inp, out = extract_io(attrs, span_events, scope_name, flat=scan.flat)
     obs_type = observation_type(attrs, resource, scope.scope, raw_name)
-    obs_metadata = f.metadata(attrs, "observation", scan.meta)
+    obs_metadata = f.metadata(attrs, "observation", scan.meta, json_values=scope.json_metadata)
 
     model = params = prompt = usage = cost = None
     if scope.plain and attrs.keys().isdisjoint(f.FIELD_KEYS):
@@ -321,7 +328,10 @@ def _fill_trace_body(
         # whole trace event rejected.
         body["name"] = name[:_MAX_TRACE_NAME]
 
-    metadata: dict[str, Any] = {**res.trace_metadata, **f.metadata(attrs, "trace", scan.meta)}
+    metadata: dict[str, Any] = {
+        **res.trace_metadata,
+        **f.metadata(attrs, "trace", scan.meta, json_values=scope.json_metadata),
+    }
     if kind == _TRACE:
         metadata.update(obs_metadata)
         # Only the root keeps the span attributes: a child updating the trace must not replace

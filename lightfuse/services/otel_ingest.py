@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 
 from lightfuse.ingest.otlp_decode import OtlpDecodeError, decode_export
 from lightfuse.ingest.otlp_mapping import spans_to_events
@@ -48,6 +49,12 @@ class RecentTraces:
                 self._seen.popitem(last=False)
             return True
 
+    def release(self, keys: Iterable[str]) -> None:
+        """Forget claims whose export was not stored, so its retry still creates the trace row."""
+        with self._lock:
+            for key in keys:
+                self._seen.pop(key, None)
+
 
 class OtlpIngestor:
     def __init__(self, pipeline: IngestionPipeline) -> None:
@@ -60,17 +67,42 @@ class OtlpIngestor:
         resource_spans = decode_export(body, content_type, content_encoding)
         if not resource_spans:
             return []
-        raw_events = spans_to_events(
-            resource_spans, now_ms(), claim_trace=lambda trace_id: self._recent.claim(f"{project_id}:{trace_id}")
-        )
-        valid: list[ValidEvent] = []
-        for raw in raw_events:
-            result = validate_event(raw, "project")
-            if isinstance(result, EventError):
-                raise OtlpRejected(f"span {raw.get('body', {}).get('id')}: {result.error}")
-            if result is not None:
-                valid.append(result)
+        claimed: list[str] = []
+
+        def claim(trace_id: str) -> bool:
+            key = f"{project_id}:{trace_id}"
+            if self._recent.claim(key):
+                claimed.append(key)
+                return True
+            return False
+
+        try:
+            raw_events = spans_to_events(resource_spans, now_ms(), claim_trace=claim)
+            valid: list[ValidEvent] = []
+            for raw in raw_events:
+                result = validate_event(raw, "project")
+                if isinstance(result, EventError):
+                    raise OtlpRejected(f"span {raw.get('body', {}).get('id')}: {result.error}")
+                if result is not None:
+                    valid.append(result)
+        except BaseException:
+            # nothing of this export is stored: a retry must be mapped as if it came first
+            self._recent.release(claimed)
+            raise
         return valid
 
     async def ingest(self, project_id: str, events: list[ValidEvent]) -> dict[str, str]:
-        return await self._pipeline.submit(project_id, events)
+        try:
+            failures = await self._pipeline.submit(project_id, events)
+        except BaseException:
+            self._release(project_id, events)
+            raise
+        if failures:
+            self._release(project_id, events)
+        return failures
+
+    def _release(self, project_id: str, events: list[ValidEvent]) -> None:
+        # The claims of this export are not tracked past to_events, so this forgets every trace it
+        # touched; at worst a later export of such a trace adds one more shallow trace event.
+        trace_ids = {e.entity_id if e.kind == "trace" else e.body.get("traceId") for e in events}
+        self._recent.release(f"{project_id}:{tid}" for tid in trace_ids if tid)

@@ -143,9 +143,8 @@ def test_create_single_and_array(proj):
         {"traceId": "t1", "name": "a", "value": 1},
         {"id": "my-own-id", "sessionId": "s1", "name": "b", "value": "x", "dataType": "CATEGORICAL"},
     ])
-    assert r.status_code == 200, r.text
-    out = r.json()
-    assert isinstance(out, list) and len(out) == 2 and out[1] == {"id": "my-own-id"}
+    assert r.status_code == 202, r.text
+    assert r.json() == {"message": "Accepted"}
 
     got = proj.get(f"/api/public/v2/scores/{single}").json()
     assert got["name"] == "quality" and got["value"] == 0.8 and got["dataType"] == "NUMERIC"

@@ -25,6 +25,8 @@ _CHUNK = 500
 def dump_io(value: Any) -> str | None:
     if value is None:
         return None
+    if isinstance(value, str):  # strings are stored raw and JSON-parsed on read, as Langfuse does
+        return value
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
