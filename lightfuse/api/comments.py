@@ -1,0 +1,49 @@
+"""Comments on traces, observations, sessions and prompts (api-semantics 5.9)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from lightfuse.api.common import JSONResponse, page_params, paginated, project_auth, read_json
+from lightfuse.api.resource_helpers import service_errors
+from lightfuse.services.auth import ApiAuth
+
+router = APIRouter()
+ProjectAuth = Annotated[ApiAuth, Depends(project_auth)]
+
+
+def _annotations(request: Request):
+    return request.app.state.services.annotations
+
+
+@router.post("/api/public/comments")
+async def create_comment(request: Request, auth: ProjectAuth):
+    body = await read_json(request)
+    with service_errors():
+        result = await run_in_threadpool(_annotations(request).create_comment, auth.project_id, body)
+    return JSONResponse(result)
+
+
+@router.get("/api/public/comments")
+def list_comments(request: Request, auth: ProjectAuth):
+    q = request.query_params
+    page, limit = page_params(q.get("page"), q.get("limit"))
+    with service_errors():
+        data, total = _annotations(request).list_comments(
+            auth.project_id,
+            object_type=q.get("objectType") or None,
+            object_id=q.get("objectId") or None,
+            author_user_id=q.get("authorUserId") or None,
+            limit=limit,
+            offset=(page - 1) * limit,
+        )
+    return JSONResponse(paginated(data, page, limit, total))
+
+
+@router.get("/api/public/comments/{comment_id}")
+def get_comment(comment_id: str, request: Request, auth: ProjectAuth):
+    with service_errors():
+        return JSONResponse(_annotations(request).get_comment(auth.project_id, comment_id))
