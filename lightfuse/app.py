@@ -12,13 +12,18 @@ from sqlalchemy import Engine
 
 from lightfuse import __version__
 from lightfuse.api import (
+    annotation_queues,
+    comments,
+    datasets,
     health,
     ingestion,
+    media,
     metrics,
     models,
     observations,
     otel,
     projects,
+    prompts,
     score_configs,
     scores,
     sessions,
@@ -27,12 +32,20 @@ from lightfuse.api import (
 from lightfuse.api.common import install_error_handlers
 from lightfuse.config import Settings
 from lightfuse.services.accounts import AccountService
+from lightfuse.services.annotations import AnnotationService
 from lightfuse.services.auth import ApiKeyService
+from lightfuse.services.dataset_runs import DatasetRunService
+from lightfuse.services.datasets import DatasetService
+from lightfuse.services.experiments import ExperimentAwareOtlpIngestor, ExperimentRecorder
 from lightfuse.services.ingestion_pipeline import IngestionPipeline
+from lightfuse.services.media import MediaService
 from lightfuse.services.model_registry import ModelRegistry
 from lightfuse.services.otel_ingest import OtlpIngestor
+from lightfuse.services.prompts import PromptService
+from lightfuse.store.blobs import LocalDirectoryBlobStore
 from lightfuse.store.sql import migrate
 from lightfuse.store.sql.database import make_engine
+from lightfuse.web import install as install_web
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +59,11 @@ class Services:
     models: ModelRegistry
     pipeline: IngestionPipeline
     otlp: OtlpIngestor
+    prompts: PromptService
+    media: MediaService
+    datasets: DatasetService
+    dataset_runs: DatasetRunService
+    annotations: AnnotationService
     version: str = __version__
 
 
@@ -59,7 +77,13 @@ def build_services(settings: Settings) -> Services:
         engine, models.price_book, max_pending_events=settings.ingest_queue_max_events
     )
     accounts.provision(settings.init)
-    return Services(settings, engine, keys, accounts, models, pipeline, OtlpIngestor(pipeline))
+    media = MediaService(engine, LocalDirectoryBlobStore(settings.data_dir / "media"),
+                         settings.encryption_key or settings.salt or "")
+    # experiment spans also become dataset run items (services/experiments.py)
+    otlp = ExperimentAwareOtlpIngestor(pipeline, ExperimentRecorder(engine))
+    return Services(settings, engine, keys, accounts, models, pipeline, otlp,
+                    prompts=PromptService(engine), media=media, datasets=DatasetService(engine, media),
+                    dataset_runs=DatasetRunService(engine), annotations=AnnotationService(engine))
 
 
 def create_app(services: Services) -> FastAPI:
@@ -80,8 +104,9 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     for module in (health, ingestion, otel, projects, traces, observations, sessions, metrics, scores, score_configs,
-                   models):
+                   models, prompts, datasets, media, comments, annotation_queues):
         app.include_router(module.router)
+    install_web(app, services)
     return app
 
 

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     encryption_key: str | None = Field(None, validation_alias=AliasChoices("ENCRYPTION_KEY"))
     nextauth_secret: str | None = Field(None, validation_alias=AliasChoices("NEXTAUTH_SECRET"))
     nextauth_url: str = Field("http://localhost:3000", validation_alias=AliasChoices("NEXTAUTH_URL"))
+    auth_disable_signup: bool = Field(False, validation_alias=AliasChoices("AUTH_DISABLE_SIGNUP"))
+    # minutes, as in Langfuse (default 30 days)
+    auth_session_max_age: int = Field(43200, validation_alias=AliasChoices("AUTH_SESSION_MAX_AGE"))
     log_level: str = Field("info", validation_alias=AliasChoices("LANGFUSE_LOG_LEVEL"))
     log_format: Literal["json", "text"] = Field("text", validation_alias=AliasChoices("LANGFUSE_LOG_FORMAT"))
     # Ingestion intake: how many events may wait for the writer before new requests get 503 + Retry-After.

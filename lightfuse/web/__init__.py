@@ -1,0 +1,84 @@
+"""Server-rendered web UI. ``install(app, services)`` adds the pages, /static and the error pages."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from starlette.staticfiles import StaticFiles
+
+from lightfuse.services.tracing_reads import NotFoundError, QueryError
+from lightfuse.services.web_accounts import Forbidden, NoAccess, WebAccounts
+from lightfuse.services.web_dashboard import Dashboard
+from lightfuse.services.web_tracing import WebTracing
+from lightfuse.web import auth_pages, explore_pages, org_pages, project_pages, trace_pages
+from lightfuse.web.common import (
+    HERE,
+    SignInRequired,
+    WebError,
+    WebServices,
+    error_response,
+    make_templates,
+    redirect,
+    safe_next,
+    wants_json,
+)
+from lightfuse.web.session import SessionCodec
+
+
+def _asset_version() -> str:
+    # changes whenever a static file changes, so browsers never run a stale app.js against new pages
+    digest = hashlib.sha256()
+    for path in sorted((HERE / "static").rglob("*")):
+        if path.is_file():
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+def install(app: FastAPI, services: Any) -> None:
+    """Wire the UI into ``app``; ``services`` is the composition root's bundle (engine, keys, models, settings)."""
+    settings = services.settings
+    version = _asset_version()
+    app.state.web = WebServices(
+        accounts=WebAccounts(services.engine, services.keys),
+        tracing=WebTracing(services.engine, services.models),
+        dashboard=Dashboard(services.engine),
+        codec=SessionCodec(settings.nextauth_secret or "", settings.auth_session_max_age),
+        templates=make_templates(version),
+        signup_disabled=bool(settings.auth_disable_signup),
+        secure_cookies=settings.nextauth_url.lower().startswith("https://"),
+        asset_version=version,
+    )
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    for module in (auth_pages, org_pages, project_pages, trace_pages, explore_pages):
+        app.include_router(module.router, include_in_schema=False)
+
+    @app.exception_handler(WebError)
+    async def _web_error(request: Request, exc: WebError):
+        return error_response(request, exc.status, exc.message)
+
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(request: Request, _exc: SignInRequired):
+        if wants_json(request):
+            return error_response(request, 401, "Sign in first.")
+        target = safe_next(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+        return redirect(request, f"/auth/sign-in?next={quote(target, safe='')}")
+
+    @app.exception_handler(NoAccess)
+    async def _no_access(request: Request, _exc: NoAccess):
+        return error_response(request, 404, "Not found.")
+
+    @app.exception_handler(NotFoundError)
+    async def _not_found(request: Request, exc: NotFoundError):
+        return error_response(request, 404, exc.message)
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(request: Request, exc: Forbidden):
+        return error_response(request, 403, str(exc))
+
+    @app.exception_handler(QueryError)
+    async def _bad_query(request: Request, exc: QueryError):
+        return error_response(request, 400, str(exc))

@@ -1,0 +1,59 @@
+"""The project home dashboard: counts, tokens, cost and latency percentiles over a time window.
+
+Days are UTC. The per-day series is dense (days without data are present with zeros) when the window is
+bounded and at most ``MAX_DENSE_DAYS`` long, so charts show gaps as zero instead of joining distant points.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Engine
+
+from lightfuse.services.tracing_reads import iso_ms
+from lightfuse.store.sql import web_analytics as store
+
+QUANTILES = (0.5, 0.95, 0.99)
+MAX_DENSE_DAYS = 400
+DAY_MS = store.DAY_MS
+
+
+def _day_string(day: int) -> str:
+    return (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
+
+
+def _named(values: dict[float, float | None]) -> dict[str, float | None]:
+    return {f"p{round(q * 100)}": values.get(q) for q in QUANTILES}
+
+
+class Dashboard:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def summary(self, project_id: str, from_ms: int | None, to_ms: int | None) -> dict[str, Any]:
+        with self._engine.connect() as conn:
+            totals = store.overview(conn, project_id, from_ms, to_ms)
+            days = store.by_day(conn, project_id, from_ms, to_ms)
+            models = store.by_model(conn, project_id, from_ms, to_ms)
+            trace_latency = store.trace_latency_percentiles(conn, project_id, from_ms, to_ms, QUANTILES)
+            model_latency = store.model_latency_percentiles(conn, project_id, from_ms, to_ms, QUANTILES)
+        if from_ms is not None and to_ms is not None and (to_ms - from_ms) // DAY_MS <= MAX_DENSE_DAYS:
+            have = {d["day"]: d for d in days}
+            first, last = from_ms // DAY_MS, (to_ms - 1) // DAY_MS
+            days = [
+                have.get(d, {"day": d, "traces": 0, "observations": 0, "totalTokens": 0, "totalCost": 0.0})
+                for d in range(first, last + 1)
+            ]
+        for d in days:
+            d["date"] = _day_string(d["day"])
+        for m in models:
+            m["latency"] = _named(model_latency.get(m["model"], {}))
+        return {
+            "fromTimestamp": iso_ms(from_ms),
+            "toTimestamp": iso_ms(to_ms),
+            "totals": totals,
+            "traceLatency": _named(trace_latency),
+            "byDay": days,
+            "byModel": models,
+        }
