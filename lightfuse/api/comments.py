@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from lightfuse.api.common import JSONResponse, page_params, paginated, project_auth, read_json
+from lightfuse.api.common import JSONResponse, ProjectAuth, page_params, paginated, read_json
 from lightfuse.api.resource_helpers import service_errors
-from lightfuse.services.auth import ApiAuth
 
 router = APIRouter()
-ProjectAuth = Annotated[ApiAuth, Depends(project_auth)]
 
 
 def _annotations(request: Request):

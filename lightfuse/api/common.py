@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -107,6 +107,10 @@ def project_auth(request: Request) -> ApiAuth:
     if auth.access_level != "project":
         raise AuthError(403, "Access denied - insufficient permissions for this endpoint")
     return auth
+
+
+# the route parameter type of every project-data route
+ProjectAuth = Annotated[ApiAuth, Depends(project_auth)]
 
 
 # --- request parsing ----------------------------------------------------------------------------------------

@@ -7,26 +7,23 @@ its segments are split first and decoded one by one, and ``.../runs[/{run}]`` is
 
 from __future__ import annotations
 
-from typing import Annotated
 from urllib.parse import unquote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from lightfuse.api.common import (
     ApiError,
     JSONResponse,
+    ProjectAuth,
     page_params,
     paginated,
     parse_time_param,
-    project_auth,
     read_json,
 )
 from lightfuse.api.resource_helpers import public_base_url, service_errors
-from lightfuse.services.auth import ApiAuth
 
 router = APIRouter()
-ProjectAuth = Annotated[ApiAuth, Depends(project_auth)]
 
 # Langfuse accepts dataset-item bodies up to 4.5 MB (its body parser limit for this route)
 DATASET_ITEM_BODY_LIMIT = int(4.5 * 1024 * 1024)

@@ -8,19 +8,17 @@ PUT to the upload URL without credentials, browsers GET the download URL in an `
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, BinaryIO
+from typing import BinaryIO
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
-from lightfuse.api.common import JSONResponse, project_auth, read_json
+from lightfuse.api.common import JSONResponse, ProjectAuth, read_json
 from lightfuse.api.resource_helpers import public_base_url, service_errors
-from lightfuse.services.auth import ApiAuth
 from lightfuse.services.media import BLOB_ROUTE
 
 router = APIRouter()
-ProjectAuth = Annotated[ApiAuth, Depends(project_auth)]
 
 
 def _media(request: Request):

@@ -6,26 +6,22 @@ models; see ``services.project_models`` for ordering and price-book invalidation
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from lightfuse.api.common import (
     JSONResponse,
+    ProjectAuth,
     bad_request,
     not_found,
     page_params,
     paginated,
-    project_auth,
     read_json,
 )
 from lightfuse.services import project_models
-from lightfuse.services.auth import ApiAuth
 from lightfuse.services.models import ModelValidationError, model_to_api
 
 router = APIRouter()
-ProjectAuth = Annotated[ApiAuth, Depends(project_auth)]
 _NOT_FOUND = "No model with this id found."
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from lightfuse.api.common import ApiError, JSONResponse, project_auth, read_body
@@ -48,8 +49,9 @@ async def otlp_traces(request: Request):
     content_type = request.headers.get("content-type", "")
     ingestor = request.app.state.services.otlp
     try:
-        events = ingestor.to_events(
-            auth.project_id, body, content_type, request.headers.get("content-encoding")
+        # decoding a large export takes a while: keep the event loop free for other requests meanwhile
+        events = await run_in_threadpool(
+            ingestor.to_events, auth.project_id, body, content_type, request.headers.get("content-encoding")
         )
     except (OtlpDecodeError, OtlpRejected) as exc:
         return JSONResponse({"error": str(exc)}, 400)

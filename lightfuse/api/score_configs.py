@@ -3,25 +3,21 @@ archived instead, because existing scores keep referring to them."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from lightfuse.api.common import (
     JSONResponse,
+    ProjectAuth,
     bad_request,
     not_found,
     page_params,
     paginated,
-    project_auth,
     read_json,
 )
 from lightfuse.services import scores as svc
-from lightfuse.services.auth import ApiAuth
 
 router = APIRouter()
-ProjectAuth = Annotated[ApiAuth, Depends(project_auth)]
 _NOT_FOUND = "Score config not found within authorized project"
 
 

@@ -19,13 +19,13 @@ from starlette.concurrency import run_in_threadpool
 from lightfuse.api.common import (
     ApiError,
     JSONResponse,
+    ProjectAuth,
     authenticate,
     bad_request,
     not_found,
     page_params,
     paginated,
     parse_time_param,
-    project_auth,
     read_json,
 )
 from lightfuse.services import scores as svc
@@ -36,7 +36,6 @@ from lightfuse.services.rows import SCORE_DATA_TYPES, SCORE_SOURCES
 from lightfuse.services.scores import FILTER_COLUMNS, Condition, ScoreQuery
 
 router = APIRouter()
-ProjectAuth = Annotated[ApiAuth, Depends(project_auth)]
 # POST /scores also takes a public key alone (Bearer): browser clients submit user feedback with it
 AnyAuth = Annotated[ApiAuth, Depends(authenticate)]
 

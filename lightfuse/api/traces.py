@@ -10,26 +10,24 @@ import contextlib
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from lightfuse.api.common import (
     JSONResponse,
+    ProjectAuth,
     bad_request,
     not_found,
     page_params,
     paginated,
     parse_time_param,
-    project_auth,
     read_json,
 )
-from lightfuse.services.auth import ApiAuth
 from lightfuse.services.tracing_reads import NotFoundError, QueryError, TracingReads
 
 router = APIRouter()
 
 # Annotated dependencies keep FastAPI calls out of argument defaults.
-ProjectAuth = Annotated[ApiAuth, Depends(project_auth)]
 ListParam = Annotated[list[str] | None, Query()]
 
 MAX_DELETE_IDS = 1000
