@@ -39,6 +39,15 @@ def experiment_run_id(project_id: str, dataset_id: str, run_name: str) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+# Run items get ids derived from (project, run, dataset item, trace): the 4.x SDK both posts run items and
+# tags its OTLP spans with the experiment, and both routes must land on one run item, not two.
+_RUN_ITEM_NAMESPACE = uuid.UUID("5d0c3c8e-57c4-4b53-a2c9-5f3f0e1c7a41")
+
+
+def run_item_id(project_id: str, run_id: str, dataset_item_id: str, trace_id: str) -> str:
+    return str(uuid.uuid5(_RUN_ITEM_NAMESPACE, f"{project_id}\n{run_id}\n{dataset_item_id}\n{trace_id}"))
+
+
 def run_to_api(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": row["id"],
@@ -126,11 +135,12 @@ class DatasetRunService:
                 changes["updated_at"] = now
                 store.update_run(conn, run["id"], changes)
             row = {
-                "id": str(uuid.uuid4()), "project_id": project_id, "dataset_run_id": run["id"],
+                "id": run_item_id(project_id, run["id"], item_id, trace_id),
+                "project_id": project_id, "dataset_run_id": run["id"],
                 "dataset_id": item["dataset_id"], "dataset_item_id": item_id, "trace_id": trace_id,
                 "observation_id": observation_id, "created_at": created or now, "updated_at": now,
             }
-            store.insert_run_items(conn, [row])
+            store.insert_run_items(conn, [row], ignore_existing=True)
         return run_item_to_api({**row, "dataset_run_name": run["name"]})
 
     def list_run_items(self, project_id: str, dataset_id: str, run_name: str, limit: int, offset: int

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
-import uuid
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +25,7 @@ from sqlalchemy import Engine
 
 from lightfuse.ingest.otlp_decode import decode_export
 from lightfuse.services.auth import now_ms
-from lightfuse.services.dataset_runs import ensure_run
+from lightfuse.services.dataset_runs import ensure_run, run_item_id
 from lightfuse.services.ingestion_events import ValidEvent
 from lightfuse.services.ingestion_pipeline import IngestionPipeline
 from lightfuse.services.otel_ingest import OtlpIngestor
@@ -37,7 +36,6 @@ log = logging.getLogger(__name__)
 
 _PREFIX = "langfuse.experiment."
 _MARKER = b"langfuse.experiment.dataset.id"
-_RUN_ITEM_NAMESPACE = uuid.UUID("5d0c3c8e-57c4-4b53-a2c9-5f3f0e1c7a41")
 
 
 @dataclass(frozen=True)
@@ -122,8 +120,7 @@ class ExperimentRecorder:
                     continue
                 stored += 1
                 rows.append({
-                    "id": str(uuid.uuid5(_RUN_ITEM_NAMESPACE,
-                                         f"{project_id}\n{run['id']}\n{link.dataset_item_id}\n{link.trace_id}")),
+                    "id": run_item_id(project_id, run["id"], link.dataset_item_id, link.trace_id),
                     "project_id": project_id, "dataset_run_id": run["id"], "dataset_id": link.dataset_id,
                     "dataset_item_id": link.dataset_item_id, "trace_id": link.trace_id,
                     "observation_id": link.observation_id, "created_at": link.start_ms or now, "updated_at": now,

@@ -1,7 +1,7 @@
 """The project home dashboard: counts, tokens, cost and latency percentiles over a time window.
 
-Days are UTC. The per-day series is dense (days without data are present with zeros) when the window is
-bounded and at most ``MAX_DENSE_DAYS`` long, so charts show gaps as zero instead of joining distant points.
+Days are UTC. The per-day series is dense (days without data are present with zeros) when it spans at most
+``MAX_DENSE_DAYS``, so charts show quiet days as zero instead of joining distant points.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from lightfuse.services.auth import now_ms
 from lightfuse.services.tracing_reads import iso_ms
 from lightfuse.store.sql import web_analytics as store
 
@@ -27,6 +28,20 @@ def _named(values: dict[float, float | None]) -> dict[str, float | None]:
     return {f"p{round(q * 100)}": values.get(q) for q in QUANTILES}
 
 
+def _dense(days: list[dict[str, Any]], from_ms: int | None, to_ms: int | None) -> list[dict[str, Any]]:
+    """Fill days without data with zeros, from the window's start (or the first day with data) to its end
+    (or today), unless that span is too long to be worth it."""
+    first = from_ms // DAY_MS if from_ms is not None else (days[0]["day"] if days else None)
+    last = (to_ms - 1) // DAY_MS if to_ms is not None else now_ms() // DAY_MS
+    if first is None or last < first or last - first > MAX_DENSE_DAYS:
+        return days
+    have = {d["day"]: d for d in days}
+    return [
+        have.get(d, {"day": d, "traces": 0, "observations": 0, "totalTokens": 0, "totalCost": 0.0})
+        for d in range(first, last + 1)
+    ]
+
+
 class Dashboard:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -38,13 +53,7 @@ class Dashboard:
             models = store.by_model(conn, project_id, from_ms, to_ms)
             trace_latency = store.trace_latency_percentiles(conn, project_id, from_ms, to_ms, QUANTILES)
             model_latency = store.model_latency_percentiles(conn, project_id, from_ms, to_ms, QUANTILES)
-        if from_ms is not None and to_ms is not None and (to_ms - from_ms) // DAY_MS <= MAX_DENSE_DAYS:
-            have = {d["day"]: d for d in days}
-            first, last = from_ms // DAY_MS, (to_ms - 1) // DAY_MS
-            days = [
-                have.get(d, {"day": d, "traces": 0, "observations": 0, "totalTokens": 0, "totalCost": 0.0})
-                for d in range(first, last + 1)
-            ]
+        days = _dense(days, from_ms, to_ms)
         for d in days:
             d["date"] = _day_string(d["day"])
         for m in models:

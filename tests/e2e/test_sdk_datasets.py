@@ -19,7 +19,7 @@ from tests.conftest import ROOT, client_python
 pytestmark = pytest.mark.slow
 
 
-def run_script(server, script: str) -> dict:
+def run_script(server, script: str, sdk: str = "langfuse5") -> dict:
     env = {
         "LANGFUSE_HOST": server.url,
         "LANGFUSE_BASE_URL": server.url,
@@ -28,15 +28,16 @@ def run_script(server, script: str) -> dict:
         "PATH": "/usr/bin:/bin",
     }
     out = subprocess.run(
-        [client_python("langfuse5"), str(ROOT / "tests" / "clients" / "scripts" / script)],
+        [client_python(sdk), str(ROOT / "tests" / "clients" / "scripts" / script)],
         env=env, capture_output=True, text=True, timeout=180,
     )
     assert out.returncode == 0, out.stderr[-4000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_sdk5_datasets_experiment_and_media(server):
-    ids = run_script(server, "langfuse5_datasets.py")
+@pytest.mark.parametrize("sdk", ["langfuse5", "langfuse4"])
+def test_sdk_datasets_experiment_and_media(server, sdk):
+    ids = run_script(server, "langfuse5_datasets.py", sdk)
 
     def get(path: str, **params):
         resp = httpx.get(f"{server.url}{path}", params=params, auth=server.auth)
