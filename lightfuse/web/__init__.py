@@ -64,7 +64,9 @@ def install(app: FastAPI, services: Any) -> None:
     async def _sign_in(request: Request, _exc: SignInRequired):
         if wants_json(request):
             return error_response(request, 401, "Sign in first.")
-        target = safe_next(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+        # after sign-in the browser comes back with a GET, so only a page address is worth returning to
+        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        target = safe_next(path if request.method == "GET" else "/")
         return redirect(request, f"/auth/sign-in?next={quote(target, safe='')}")
 
     @app.exception_handler(NoAccess)

@@ -127,10 +127,6 @@ def project_access(projectId: str, request: Request, user: User = Depends(requir
     return access
 
 
-def require_scope(access: ProjectAccess, scope: str) -> None:
-    access.require(scope)
-
-
 # --- forms and CSRF -----------------------------------------------------------------------------------------
 
 

@@ -63,8 +63,8 @@
       width: Math.max(el.clientWidth, 200),
       height: 200,
       legend: { show: true },
-      scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } } },
-      axes: [{}, { values: function (u, ticks) { return ticks.map(fmt); }, size: 60 }],
+      scales: { x: { time: true, range: function (u, min, max) { return [min - DAY / 2, max + DAY / 2]; } }, y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } } },
+      axes: [{}, { values: function (u, ticks) { return ticks.map(fmt); }, size: 72 }],
       series: [
         { value: function (u, v) { return v == null ? "" : new Date(v * 1000).toISOString().slice(0, 10); } },
         { label: label, stroke: "#2563eb", fill: "rgba(37,99,235,0.25)", width: 2,
@@ -86,7 +86,7 @@
                 y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } } },
       axes: [
         { splits: function () { return xs; }, values: function (u, ticks) { return ticks.map(function (i) { return names[i] || ""; }); } },
-        { values: function (u, ticks) { return ticks.map(money); }, size: 60 }
+        { values: function (u, ticks) { return ticks.map(money); }, size: 72 }
       ],
       series: [
         { value: function (u, i) { return i == null ? "" : names[i]; } },
