@@ -187,6 +187,8 @@ traces = Table(
     Index(None, "project_id", "timestamp"),
     Index(None, "project_id", "user_id"),
     Index(None, "project_id", "session_id"),
+    # the trace table's name suggestions: a covering index, read in order (0004)
+    Index(None, "project_id", "name"),
 )
 
 observations = Table(
@@ -230,7 +232,9 @@ observations = Table(
     *_times(),
     Column("last_event_ts", BigInteger, nullable=False),
     PrimaryKeyConstraint("project_id", "id"),
-    Index(None, "project_id", "trace_id"),
+    # a trace's observations in start order: without start_time SQLite preferred the start_time index below to
+    # skip the sort and walked the whole project for one trace (0004)
+    Index(None, "project_id", "trace_id", "start_time"),
     Index(None, "project_id", "start_time"),
 )
 
@@ -259,7 +263,7 @@ scores = Table(
     *_times(),
     Column("last_event_ts", BigInteger, nullable=False),
     PrimaryKeyConstraint("project_id", "id"),
-    Index(None, "project_id", "trace_id"),
+    Index(None, "project_id", "trace_id", "timestamp"),  # same reason as observations' (0004)
     Index(None, "project_id", "timestamp"),
 )
 

@@ -160,7 +160,8 @@ def trace_scores_summary(
         stmt = (
             select(s.trace_id, s.name, s.data_type, s.value, s.string_value)
             .where(s.project_id == project_id, s.trace_id.in_(chunk), s.data_type.in_(LISTABLE_SCORE_TYPES))
-            .order_by(s.timestamp)
+            # per trace in time order; trace_id first lets the (project, trace, timestamp) index serve the IN
+            .order_by(s.trace_id, s.timestamp)
         )
         for trace_id, name, data_type, value, string_value in conn.execute(stmt):
             entry = acc.setdefault(trace_id, {}).setdefault(
