@@ -34,7 +34,7 @@ from lightfuse.services.ingestion_events import ValidEvent
 from lightfuse.services.pricing import enrich_observation
 from lightfuse.store.sql import tracing_writes as tw
 from lightfuse.store.sql.database import WalCheckpointer, writer_connection
-from lightfuse.store.sql.score_configs import get_score_config_for_merge
+from lightfuse.store.sql.score_configs import get_score_config
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +258,7 @@ def _config_lookup(conn, project_id: str) -> Callable[[str], dict | None]:
 
     def get_config(config_id: str) -> dict | None:
         if config_id not in configs:
-            configs[config_id] = get_score_config_for_merge(conn, project_id, config_id)
+            configs[config_id] = get_score_config(conn, project_id, config_id)
         return configs[config_id]
 
     return get_config

@@ -20,10 +20,6 @@ def get_score_config(conn: Connection, project_id: str, config_id: str) -> dict[
     return dict(row) if row else None
 
 
-def get_score_config_for_merge(conn: Connection, project_id: str, config_id: str) -> dict[str, Any] | None:
-    return get_score_config(conn, project_id, config_id)
-
-
 def create_score_config(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(score_configs.insert().values(**values))
 
