@@ -94,24 +94,51 @@ async def _create_scores(request: Request, auth: ApiAuth) -> JSONResponse:
     items = payload if many else [payload]
     if not items:
         raise _invalid("Request body must contain at least one score")
-    events = [_score_event(item, auth.access_level) for item in items]
-    config_ids = {e.body["configId"] for e in events if e.body.get("configId")}
+    # One object: any problem is a 400. An array (the 5.x SDK): each score stands alone, as in the ingestion
+    # batch - the valid ones are stored, the others reported - and the answer is 202, or 207 with counts.
+    accepted: list[tuple[int, Any, ValidEvent]] = []
+    errors: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        try:
+            accepted.append((index, item, _score_event(item, auth.access_level)))
+        except _InvalidScore as exc:
+            if not many:
+                raise
+            errors.append(_batch_error(index, item, exc.message))
+    config_ids = {e.body["configId"] for _, _, e in accepted if e.body.get("configId")}
     if config_ids:
         configs = await run_in_threadpool(svc.get_configs, services.engine, auth.project_id, config_ids)
-        for event in events:
-            if event.body.get("configId"):
-                problem = svc.score_config_problem(event.body, configs[event.body["configId"]])
-                if problem:
-                    raise _invalid(problem)
-    try:
-        failures = await services.pipeline.submit(auth.project_id, events)
-    except IntakeFull:
-        raise ApiError(503, "Ingestion is busy, retry shortly", headers={"Retry-After": "1"}) from None
-    if failures:
-        raise ApiError(500, "Internal Server Error", "An unknown error occurred")
-    if many:  # the 5.x SDK parses a batch answer as 202 {"message": "Accepted"} (or a 207 summary)
+        checked = []
+        for index, item, event in accepted:
+            config_id = event.body.get("configId")
+            problem = svc.score_config_problem(event.body, configs[config_id]) if config_id else None
+            if problem is None:
+                checked.append((index, item, event))
+            elif not many:
+                raise _invalid(problem)
+            else:
+                errors.append(_batch_error(index, item, problem))
+        accepted = checked
+    events = [event for _, _, event in accepted]
+    if events:
+        try:
+            failures = await services.pipeline.submit(auth.project_id, events)
+        except IntakeFull:
+            raise ApiError(503, "Ingestion is busy, retry shortly", headers={"Retry-After": "1"}) from None
+        if failures:
+            raise ApiError(500, "Internal Server Error", "An unknown error occurred")
+    if not many:
+        return JSONResponse({"id": events[0].entity_id})
+    if not errors:  # the 5.x SDK parses 202 {"message": "Accepted"} or a 207 summary
         return JSONResponse({"message": "Accepted"}, 202)
-    return JSONResponse({"id": events[0].entity_id})
+    return JSONResponse({"accepted": len(events), "rejected": len(errors), "errors": errors}, 207)
+
+
+def _batch_error(index: int, item: Any, message: str) -> dict[str, Any]:
+    error: dict[str, Any] = {"message": message, "index": index}
+    if isinstance(item, dict) and isinstance(item.get("id"), str):
+        error["id"] = item["id"]
+    return error
 
 
 @router.delete("/api/public/scores/{score_id}")

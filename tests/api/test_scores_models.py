@@ -189,10 +189,24 @@ def test_create_rejects(proj, body, fragment):
     assert set(r.json()) == {"message"} and fragment in r.json()["message"]
 
 
-def test_array_with_one_bad_score_stores_nothing(proj):
-    r = proj.post("/api/public/scores", [{"traceId": "t", "name": "n", "value": 1}, {"traceId": "t", "value": 1}])
-    assert r.status_code == 400
-    assert proj.get("/api/public/v2/scores").json()["data"] == []
+def test_array_with_bad_scores_stores_the_good_ones(proj):
+    """An array is a batch (the 5.x SDK's CreateScoreBatchResults): bad scores fail alone, with a 207."""
+    r = proj.post("/api/public/scores", [
+        {"id": "good", "traceId": "t", "name": "n", "value": 1},
+        {"id": "no-name", "traceId": "t", "value": 1},
+        "not an object",
+        {"id": "bad-config", "traceId": "t", "name": "n", "value": 1, "configId": "nope"},
+    ])
+    assert r.status_code == 207, r.text
+    body = r.json()
+    assert body["accepted"] == 1 and body["rejected"] == 3
+    assert [(e.get("id"), e["index"]) for e in body["errors"]] == [("no-name", 1), (None, 2), ("bad-config", 3)]
+    assert "name" in body["errors"][0]["message"] and "not found" in body["errors"][2]["message"]
+    assert [s["id"] for s in proj.get("/api/public/v2/scores").json()["data"]] == ["good"]
+
+    r = proj.post("/api/public/scores", [{"traceId": "t", "value": 1}])
+    assert r.status_code == 207 and r.json()["accepted"] == 0
+    assert proj.get("/api/public/v2/scores").json()["meta"]["totalItems"] == 1
 
 
 def test_config_bound_scores(proj):
