@@ -18,6 +18,7 @@ from lightfuse.store.sql import web_analytics as store
 QUANTILES = (0.5, 0.95, 0.99)
 MAX_DENSE_DAYS = 400
 DAY_MS = store.DAY_MS
+_DAY_KEYS = ("day", "traces", "observations", "totalTokens", "totalCost")  # what the per-day series shows
 
 
 def _day_string(day: int) -> str:
@@ -47,21 +48,20 @@ class Dashboard:
         self._engine = engine
 
     def summary(self, project_id: str, from_ms: int | None, to_ms: int | None) -> dict[str, Any]:
+        # one connection, so both reads see the same snapshot
         with self._engine.connect() as conn:
-            totals = store.overview(conn, project_id, from_ms, to_ms)
-            days = store.by_day(conn, project_id, from_ms, to_ms)
-            models = store.by_model(conn, project_id, from_ms, to_ms)
+            usage = store.window_usage(conn, project_id, from_ms, to_ms, QUANTILES)
             trace_latency = store.trace_latency_percentiles(conn, project_id, from_ms, to_ms, QUANTILES)
-            model_latency = store.model_latency_percentiles(conn, project_id, from_ms, to_ms, QUANTILES)
-        days = _dense(days, from_ms, to_ms)
+        days = _dense([{key: d[key] for key in _DAY_KEYS} for d in usage.days], from_ms, to_ms)
         for d in days:
             d["date"] = _day_string(d["day"])
+        models = usage.models
         for m in models:
-            m["latency"] = _named(model_latency.get(m["model"], {}))
+            m["latency"] = _named(usage.model_latency.get(m["model"], {}))
         return {
             "fromTimestamp": iso_ms(from_ms),
             "toTimestamp": iso_ms(to_ms),
-            "totals": totals,
+            "totals": usage.totals,
             "traceLatency": _named(trace_latency),
             "byDay": days,
             "byModel": models,
