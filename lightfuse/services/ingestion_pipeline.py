@@ -189,7 +189,6 @@ class IngestionPipeline:
     def _write_project(self, conn, project_id: str, events: list[ValidEvent]) -> None:
         now = now_ms()
         groups: dict[str, dict[str, list[ValidEvent]]] = {"trace": {}, "observation": {}, "score": {}}
-        log_rows = []
         for ev in events:
             entity_id = ev.entity_id
             if entity_id is None:
@@ -198,30 +197,47 @@ class IngestionPipeline:
                 entity_id = str(uuid.uuid4())
                 ev = _with_entity_id(ev, entity_id)
             groups[ev.kind].setdefault(entity_id, []).append(ev)
-            log_rows.append(
-                {
-                    "project_id": project_id,
-                    "entity_kind": ev.kind,
-                    "entity_id": entity_id,
-                    "event_id": ev.id,
-                    "event_type": ev.type,
-                    "event_ts": ev.timestamp,
-                    "body": log_body(ev.body),
-                    "received_at": now,
-                }
-            )
+
+        # The log is keyed by the entity row's created_at (see tables.ingestion_events): the stored row's for a
+        # known entity, this commit's time - which the merge gives a new row - for a new one.
+        stored_by_kind = {
+            kind: tw.get_rows(conn, kind, project_id, list(by_entity)) if by_entity else {}
+            for kind, by_entity in groups.items()
+        }
+        log_rows = []
+        for kind, by_entity in groups.items():
+            stored = stored_by_kind[kind]
+            for entity_id, evs in by_entity.items():
+                row = stored.get(entity_id)
+                created_at = row["created_at"] if row is not None else now
+                for ev in evs:
+                    log_rows.append(
+                        {
+                            "project_id": project_id,
+                            "entity_kind": kind,
+                            "entity_created_at": created_at,
+                            "entity_id": entity_id,
+                            "event_id": ev.id,
+                            "event_type": ev.type,
+                            "event_ts": ev.timestamp,
+                            "body": log_body(ev.body),
+                            "received_at": now,
+                        }
+                    )
         tw.insert_events(conn, log_rows)
 
         sessions: dict[str, dict] = {}
+        get_config = _config_lookup(conn, project_id)
         for kind, by_entity in groups.items():
             if not by_entity:
                 continue
-            stored = tw.get_rows(conn, kind, project_id, list(by_entity))
-            replay_ids = [eid for eid, evs in by_entity.items() if needs_replay(stored.get(eid), evs)]
-            history = tw.list_entity_events(conn, project_id, kind, replay_ids) if replay_ids else {}
+            stored = stored_by_kind[kind]
+            replay_keys = [
+                (stored[eid]["created_at"], eid) for eid, evs in by_entity.items() if needs_replay(stored.get(eid), evs)
+            ]
+            history = tw.list_entity_events(conn, project_id, kind, replay_keys) if replay_keys else {}
             rows = []
             book = self._price_books(conn, project_id) if kind == "observation" else None
-            get_config = _config_lookup(conn, project_id)
             for eid, evs in by_entity.items():
                 logged = history.get(eid)
                 row = merge_entity(
@@ -249,7 +265,6 @@ class IngestionPipeline:
                 rows.append(row)
             tw.upsert_rows(conn, kind, rows)
         tw.ensure_sessions(conn, list(sessions.values()))
-
 
 
 def _config_lookup(conn, project_id: str) -> Callable[[str], dict | None]:

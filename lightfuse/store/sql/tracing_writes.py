@@ -100,7 +100,7 @@ def _upsert_sql(dialect: str, kind: str) -> tuple[str, tuple[str, ...], frozense
     if cached is not None:
         return cached
     if kind == "event":
-        table, conflict = ingestion_events, ("project_id", "entity_kind", "entity_id", "event_id")
+        table, conflict = ingestion_events, ("project_id", "entity_kind", "entity_created_at", "entity_id", "event_id")
     else:
         table, conflict = TABLES[kind], ("project_id", "id")
     names = tuple(c.name for c in table.columns)
@@ -149,10 +149,11 @@ def insert_events(conn: Connection, events: list[dict[str, Any]]) -> None:
 
 
 def list_entity_events(
-    conn: Connection, project_id: str, kind: str, entity_ids: Sequence[str]
+    conn: Connection, project_id: str, kind: str, entity_keys: Sequence[tuple[int, str]]
 ) -> dict[str, list[dict[str, Any]]]:
+    """The logged events of entities given as (row created_at, entity id), by entity id."""
     out: dict[str, list[dict[str, Any]]] = {}
-    for chunk in _chunks(list(entity_ids)):
+    for chunk in _chunks(list(entity_keys)):
         stmt = select(
             ingestion_events.c.entity_id,
             ingestion_events.c.event_id,
@@ -162,11 +163,22 @@ def list_entity_events(
         ).where(
             ingestion_events.c.project_id == project_id,
             ingestion_events.c.entity_kind == kind,
-            ingestion_events.c.entity_id.in_(chunk),
+            tuple_(ingestion_events.c.entity_created_at, ingestion_events.c.entity_id).in_(chunk),
         )
         for m in conn.execute(stmt).mappings():
             out.setdefault(m["entity_id"], []).append(dict(m))
     return out
+
+
+def _delete_logged(conn: Connection, project_id: str, kind: str, keys: Sequence[tuple[int, str]]) -> None:
+    for chunk in _chunks(list(keys)):
+        conn.execute(
+            delete(ingestion_events).where(
+                ingestion_events.c.project_id == project_id,
+                ingestion_events.c.entity_kind == kind,
+                tuple_(ingestion_events.c.entity_created_at, ingestion_events.c.entity_id).in_(chunk),
+            )
+        )
 
 
 def ensure_sessions(conn: Connection, sessions: list[dict[str, Any]]) -> None:
@@ -179,29 +191,19 @@ def ensure_sessions(conn: Connection, sessions: list[dict[str, Any]]) -> None:
 def delete_traces(conn: Connection, project_id: str, trace_ids: Sequence[str]) -> None:
     """Remove traces with their observations, scores and raw events."""
     for chunk in _chunks(list(trace_ids)):
-        obs_ids = [
-            r[0]
-            for r in conn.execute(
-                select(observations.c.id).where(
-                    observations.c.project_id == project_id, observations.c.trace_id.in_(chunk)
-                )
-            )
-        ]
-        score_ids = [
-            r[0]
-            for r in conn.execute(
-                select(scores.c.id).where(scores.c.project_id == project_id, scores.c.trace_id.in_(chunk))
-            )
-        ]
-        for kind, ids in (("trace", list(chunk)), ("observation", obs_ids), ("score", score_ids)):
-            for sub in _chunks(ids):
-                conn.execute(
-                    delete(ingestion_events).where(
-                        ingestion_events.c.project_id == project_id,
-                        ingestion_events.c.entity_kind == kind,
-                        ingestion_events.c.entity_id.in_(sub),
-                    )
-                )
+        keyed = {
+            "trace": select(traces.c.created_at, traces.c.id).where(
+                traces.c.project_id == project_id, traces.c.id.in_(chunk)
+            ),
+            "observation": select(observations.c.created_at, observations.c.id).where(
+                observations.c.project_id == project_id, observations.c.trace_id.in_(chunk)
+            ),
+            "score": select(scores.c.created_at, scores.c.id).where(
+                scores.c.project_id == project_id, scores.c.trace_id.in_(chunk)
+            ),
+        }
+        for kind, stmt in keyed.items():
+            _delete_logged(conn, project_id, kind, [tuple(r) for r in conn.execute(stmt)])
         conn.execute(delete(observations).where(observations.c.project_id == project_id, observations.c.trace_id.in_(chunk)))
         conn.execute(delete(scores).where(scores.c.project_id == project_id, scores.c.trace_id.in_(chunk)))
         conn.execute(delete(traces).where(traces.c.project_id == project_id, traces.c.id.in_(chunk)))
@@ -209,10 +211,8 @@ def delete_traces(conn: Connection, project_id: str, trace_ids: Sequence[str]) -
 
 def delete_scores(conn: Connection, project_id: str, score_ids: Sequence[str]) -> None:
     for chunk in _chunks(list(score_ids)):
-        conn.execute(delete(scores).where(scores.c.project_id == project_id, scores.c.id.in_(chunk)))
-        conn.execute(
-            delete(ingestion_events).where(
-                tuple_(ingestion_events.c.project_id, ingestion_events.c.entity_kind) == (project_id, "score"),
-                ingestion_events.c.entity_id.in_(chunk),
-            )
+        keys = conn.execute(
+            select(scores.c.created_at, scores.c.id).where(scores.c.project_id == project_id, scores.c.id.in_(chunk))
         )
+        _delete_logged(conn, project_id, "score", [tuple(r) for r in keys])
+        conn.execute(delete(scores).where(scores.c.project_id == project_id, scores.c.id.in_(chunk)))
