@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Connection, Table, delete, select, tuple_
+from sqlalchemy import JSON, Boolean, Connection, Table, delete, select, tuple_
 
 from lightfuse.store.sql.database import insert_for
 from lightfuse.store.sql.tables import ingestion_events, observations, scores, trace_sessions, traces
@@ -78,13 +78,64 @@ def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
 
 
 def get_rows(conn: Connection, kind: str, project_id: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    table = TABLES[kind]
+    """The stored rows of these ids, as the merge reads them.
+
+    The writer calls this three times per commit, so like the upserts it goes to the driver with plain SQL:
+    building and compiling a SQLAlchemy select with an IN list each time cost more than the lookups.
+    """
+    dialect = conn.dialect.name
+    names = _COLUMN_NAMES[kind]
+    converters = _row_converters(dialect, kind)
     out: dict[str, dict[str, Any]] = {}
     for chunk in _chunks(list(ids)):
-        stmt = select(table).where(table.c.project_id == project_id, table.c.id.in_(chunk))
-        for mapping in conn.execute(stmt).mappings():
-            out[mapping["id"]] = row_from_db(kind, mapping)
+        result = conn.exec_driver_sql(_select_sql(dialect, kind, len(chunk)), (project_id, *chunk))
+        for values in result:
+            row = dict(zip(names, values, strict=True))
+            for name, convert in converters:
+                value = row[name]
+                if value is not None:
+                    row[name] = convert(value)
+            out[row["id"]] = row_from_db(kind, row)
     return out
+
+
+_SELECT_SQL: dict[tuple[str, str, int], str] = {}
+_CONVERTERS: dict[tuple[str, str], list[tuple[str, Any]]] = {}
+
+
+def _select_sql(dialect: str, kind: str, count: int) -> str:
+    key = (dialect, kind, count)
+    sql = _SELECT_SQL.get(key)
+    if sql is None:
+        mark = "%s" if dialect == "postgresql" else "?"
+        columns = ", ".join(f'"{n}"' for n in _COLUMN_NAMES[kind])
+        sql = (
+            f'SELECT {columns} FROM "{TABLES[kind].name}" '
+            f"WHERE project_id = {mark} AND id IN ({', '.join([mark] * count)})"
+        )
+        _SELECT_SQL[key] = sql  # bounded: counts go up to _CHUNK
+    return sql
+
+
+def _row_converters(dialect: str, kind: str) -> list[tuple[str, Any]]:
+    """What SQLAlchemy's result processing did for these columns: psycopg already returns JSON values and
+    booleans; SQLite returns JSON as text and booleans as 0/1."""
+    key = (dialect, kind)
+    found = _CONVERTERS.get(key)
+    if found is None:
+        found = []
+        if dialect != "postgresql":
+            for column in TABLES[kind].columns:
+                if isinstance(column.type, JSON):
+                    found.append((column.name, _json_from_text))
+                elif isinstance(column.type, Boolean):
+                    found.append((column.name, bool))
+        _CONVERTERS[key] = found
+    return found
+
+
+def _json_from_text(value: Any) -> Any:
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 # The writer is the ingestion hot path: its upserts go to the driver as plain SQL text with positional
