@@ -54,7 +54,7 @@ def multi(values: list[str] | None) -> list[str]:
 
 def tracing_reads(request: Request) -> TracingReads:
     services = request.app.state.services
-    return TracingReads(services.engine, services.models)
+    return TracingReads(services.engine, services.models, services.media.delete_blobs)
 
 
 @router.get("/api/public/traces")

@@ -16,6 +16,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
 import re
 import tempfile
 import time
@@ -31,6 +32,8 @@ from lightfuse.store.blobs import BlobStore
 from lightfuse.store.sql import datasets as dataset_store
 from lightfuse.store.sql import media as store
 from lightfuse.store.sql.transactions import write_transaction
+
+log = logging.getLogger(__name__)
 
 # MIME type -> file extension of the stored object (the accepted types are Langfuse's MediaContentType enum)
 CONTENT_TYPES: dict[str, str] = {
@@ -155,6 +158,14 @@ class MediaService:
         }
 
     # --- public API -----------------------------------------------------------------------------------------
+
+    def delete_blobs(self, keys: list[str]) -> None:
+        """Remove stored bytes whose media records are gone; a failure leaves a stray file, never a broken link."""
+        for key in keys:
+            try:
+                self._blobs.delete(key)
+            except Exception:  # logged; the records are already gone and nothing links to these bytes
+                log.exception("could not delete media blob %s", key)
 
     def create_upload(self, project_id: str, body: Any, base_url: str) -> dict[str, Any]:
         """POST /api/public/media -> {mediaId, uploadUrl|null}; links the media to its trace or dataset item."""

@@ -13,13 +13,14 @@ entity; the API layer turns them into 400 / 404.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Engine
 
 from lightfuse.services.model_registry import ModelRegistry
 from lightfuse.services.pricing import PriceBook, default_tier_prices
+from lightfuse.store.sql import media as media_store
 from lightfuse.store.sql import tracing_reads as store
 from lightfuse.store.sql import tracing_writes
 from lightfuse.store.sql.filters import Condition, QueryError, parse_filter
@@ -245,9 +246,11 @@ def _detail_latency(rows: Sequence[dict[str, Any]]) -> float:
 class TracingReads:
     """Stateless facade over the read queries; cheap to construct (it holds the engine and the registry)."""
 
-    def __init__(self, engine: Engine, models: ModelRegistry) -> None:
+    def __init__(self, engine: Engine, models: ModelRegistry,
+                 delete_blobs: Callable[[list[str]], None] | None = None) -> None:
         self._engine = engine
         self._models = models
+        self._delete_blobs = delete_blobs  # media blobs that deleted traces leave unreferenced
 
     # traces ---------------------------------------------------------------------------------------------------
 
@@ -348,6 +351,10 @@ class TracingReads:
         ids = list(dict.fromkeys(trace_ids))
         with self._engine.begin() as conn:
             tracing_writes.delete_traces(conn, project_id, ids)
+            orphaned_blobs = media_store.unlink_traces(conn, project_id, ids)
+        # blobs go only after the records did: a failed commit must not leave records without their bytes
+        if orphaned_blobs and self._delete_blobs is not None:
+            self._delete_blobs(orphaned_blobs)
 
     # sessions -------------------------------------------------------------------------------------------------
 

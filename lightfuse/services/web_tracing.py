@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,9 +97,10 @@ def _pages(total: int, limit: int) -> int:
 
 
 class WebTracing:
-    def __init__(self, engine: Engine, models: ModelRegistry) -> None:
+    def __init__(self, engine: Engine, models: ModelRegistry,
+                 delete_blobs: Callable[[list[str]], None] | None = None) -> None:
         self._engine = engine
-        self._reads = TracingReads(engine, models)
+        self._reads = TracingReads(engine, models, delete_blobs)
 
     # --- trace table ----------------------------------------------------------------------------------------
 

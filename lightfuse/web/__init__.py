@@ -44,7 +44,7 @@ def install(app: FastAPI, services: Any) -> None:
     version = _asset_version()
     app.state.web = WebServices(
         accounts=WebAccounts(services.engine, services.keys),
-        tracing=WebTracing(services.engine, services.models),
+        tracing=WebTracing(services.engine, services.models, services.media.delete_blobs),
         dashboard=Dashboard(services.engine),
         codec=SessionCodec(settings.nextauth_secret or "", settings.auth_session_max_age),
         templates=make_templates(version),

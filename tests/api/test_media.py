@@ -148,3 +148,32 @@ def test_urls_use_nextauth_url_when_configured(api):
     api.services.settings.nextauth_url = "https://lightfuse.example.com/"
     url = request_upload(api).json()["uploadUrl"]
     assert url.startswith("https://lightfuse.example.com/api/media-blobs/project-1/")
+
+
+def _upload(api, data: bytes, **link) -> str:
+    created = request_upload(api, data=data, contentLength=len(data), sha256Hash=sha(data), **link).json()
+    if created["uploadUrl"]:
+        assert put(api, created["uploadUrl"], data=data, **{"x-amz-checksum-sha256": sha(data)}).status_code == 200
+    return created["mediaId"]
+
+
+def test_deleting_traces_deletes_media_only_they_reference(api):
+    blobs = api.services.settings.data_dir / "media"
+    only_t1 = _upload(api, PNG + b"1", traceId="t1", observationId=None, field="input")
+    shared = _upload(api, PNG + b"2", traceId="t1", observationId="o1", field="output")
+    assert _upload(api, PNG + b"2", traceId="t2", observationId=None, field="input") == shared
+    assert len([p for p in blobs.rglob("*") if p.is_file()]) == 2
+
+    resp = api.client.delete("/api/public/traces/t1", auth=api.auth)
+    assert resp.status_code == 200, resp.text
+
+    status = {m: api.client.get(f"/api/public/media/{m}", auth=api.auth).status_code for m in (only_t1, shared)}
+    assert status == {only_t1: 404, shared: 200}
+    files = [p for p in blobs.rglob("*") if p.is_file()]
+    assert len(files) == 1 and files[0].read_bytes() == PNG + b"2"
+
+    # the last reference goes: so do the record and the bytes
+    resp = api.client.request("DELETE", "/api/public/traces", json={"traceIds": ["t2"]}, auth=api.auth)
+    assert resp.status_code == 200, resp.text
+    assert api.client.get(f"/api/public/media/{shared}", auth=api.auth).status_code == 404
+    assert not [p for p in blobs.rglob("*") if p.is_file()]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, delete, select, union, update
 
 from lightfuse.store.sql.database import insert_for
 from lightfuse.store.sql.tables_datasets import dataset_item_media, media, trace_media
@@ -39,3 +40,41 @@ def link_trace_media(conn: Connection, values: dict[str, Any]) -> None:
 
 def link_dataset_item_media(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(insert_for(conn)(dataset_item_media).values(**values).on_conflict_do_nothing())
+
+
+_CHUNK = 500
+
+
+def unlink_traces(conn: Connection, project_id: str, trace_ids: Sequence[str]) -> list[str]:
+    """Drop the media links of these traces; delete the media records no trace or dataset item references any
+    more and return their blob keys (the caller deletes the blobs once the transaction committed)."""
+    linked: set[str] = set()
+    for i in range(0, len(trace_ids), _CHUNK):
+        chunk = list(trace_ids[i : i + _CHUNK])
+        where = (trace_media.c.project_id == project_id, trace_media.c.trace_id.in_(chunk))
+        linked.update(r[0] for r in conn.execute(select(trace_media.c.media_id).where(*where)))
+        conn.execute(delete(trace_media).where(*where))
+    keys: list[str] = []
+    candidates = sorted(linked)
+    for i in range(0, len(candidates), _CHUNK):
+        chunk = candidates[i : i + _CHUNK]
+        still_used = {
+            r[0]
+            for r in conn.execute(
+                union(
+                    select(trace_media.c.media_id).where(
+                        trace_media.c.project_id == project_id, trace_media.c.media_id.in_(chunk)
+                    ),
+                    select(dataset_item_media.c.media_id).where(
+                        dataset_item_media.c.project_id == project_id, dataset_item_media.c.media_id.in_(chunk)
+                    ),
+                )
+            )
+        }
+        orphans = [m for m in chunk if m not in still_used]
+        if not orphans:
+            continue
+        where = (media.c.project_id == project_id, media.c.id.in_(orphans))
+        keys.extend(r[0] for r in conn.execute(select(media.c.bucket_path).where(*where)))
+        conn.execute(delete(media).where(*where))
+    return keys
