@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -44,9 +45,11 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=25, help="traces per OTLP request")
     ap.add_argument("--conc", type=int, default=8)
     ap.add_argument("--otlp", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the data dir (its path is printed)")
     a = ap.parse_args()
 
     data = Path(tempfile.mkdtemp(prefix="lightfuse-bench-"))
+    print("data dir:", data)
     port = free_port()
     env = dict(os.environ, PORT=str(port), HOSTNAME="127.0.0.1", LIGHTFUSE_DATA_DIR=str(data / "data"),
                LANGFUSE_INIT_ORG_ID="bench", LANGFUSE_INIT_PROJECT_ID="bench",
@@ -84,6 +87,8 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait()
+        if not a.keep:
+            shutil.rmtree(data, ignore_errors=True)
     return 0
 
 

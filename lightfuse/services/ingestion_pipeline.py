@@ -35,6 +35,7 @@ from lightfuse.services.pricing import enrich_observation
 from lightfuse.store.sql import tracing_writes as tw
 from lightfuse.store.sql.database import WalCheckpointer, writer_connection
 from lightfuse.store.sql.score_configs import get_score_config
+from lightfuse.store.sql.transactions import take_write_lock
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,12 @@ class IngestionPipeline:
         except Exception:
             log.exception("group commit of %d submissions failed; retrying one by one", len(taken))
             results = [(s, self._commit_alone(s)) for s in taken]
+        if self._checkpointer.truncate_wanted.is_set() and self._conn is not None:
+            # the WAL outgrew its bound; between two commits is the one moment this writer holds no lock
+            try:
+                self._checkpointer.truncate(self._conn)
+            except Exception:
+                log.exception("WAL truncation failed; retried after the next commit")
         count = sum(len(s.events) for s in taken)
         with self._cond:
             self._pending_events -= count
@@ -178,6 +185,9 @@ class IngestionPipeline:
         conn = self._conn
         try:
             with conn.begin():
+                # the commit reads stored rows before it writes: hold the write lock from the start, or another
+                # connection's commit (a web action, a WAL truncation) in between fails the upgrade at once
+                take_write_lock(conn)
                 for project_id, events in by_project.items():
                     self._write_project(conn, project_id, events)
         except Exception:

@@ -15,9 +15,14 @@ from collections.abc import Iterator
 from sqlalchemy import Connection, Engine
 
 
+def take_write_lock(conn: Connection) -> None:
+    """Call first in a transaction that will read before it writes (see above)."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("UPDATE datasets SET id = id WHERE 0")
+
+
 @contextlib.contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     with engine.begin() as conn:
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("UPDATE datasets SET id = id WHERE 0")
+        take_write_lock(conn)
         yield conn
