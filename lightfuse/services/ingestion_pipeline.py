@@ -35,7 +35,6 @@ from lightfuse.services.pricing import enrich_observation
 from lightfuse.store.sql import tracing_writes as tw
 from lightfuse.store.sql.database import WalCheckpointer, writer_connection
 from lightfuse.store.sql.score_configs import get_score_config
-from lightfuse.store.sql.transactions import take_write_lock
 
 log = logging.getLogger(__name__)
 
@@ -184,10 +183,9 @@ class IngestionPipeline:
             self._conn = writer_connection(self._engine)
         conn = self._conn
         try:
+            # a writer_connection begins with the write lock on SQLite: the commit reads stored rows before it
+            # writes, and another connection's commit in between would otherwise fail the upgrade at once
             with conn.begin():
-                # the commit reads stored rows before it writes: hold the write lock from the start, or another
-                # connection's commit (a web action, a WAL truncation) in between fails the upgrade at once
-                take_write_lock(conn)
                 for project_id, events in by_project.items():
                     self._write_project(conn, project_id, events)
         except Exception:

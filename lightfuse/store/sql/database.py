@@ -52,8 +52,10 @@ def make_engine(url: str, *, sqlite_synchronous: str = "normal", pool_size: int 
 
         @event.listens_for(engine, "begin")
         def _begin(conn):  # pragma: no cover
-            # IMMEDIATE would serialise readers behind the writer lock; DEFERRED is right for WAL readers.
-            conn.exec_driver_sql("BEGIN")
+            # IMMEDIATE would serialise readers behind the writer lock; DEFERRED is right for WAL readers. The
+            # ingestion writer reads stored rows before it writes, so it takes the lock up front (see
+            # writer_connection): a deferred read could not be upgraded once another connection committed.
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get(_IMMEDIATE) else "BEGIN")
 
         return engine
     if url.startswith("postgresql"):
@@ -82,6 +84,9 @@ def is_sqlite(engine_or_conn) -> bool:
     return engine_or_conn.dialect.name == "sqlite"
 
 
+_IMMEDIATE = "lightfuse_begin_immediate"
+
+
 def writer_connection(engine: Engine):
     """A long-lived connection for the ingestion writer.
 
@@ -91,6 +96,7 @@ def writer_connection(engine: Engine):
     conn = engine.connect()
     if is_sqlite(conn):
         conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+        conn.info[_IMMEDIATE] = True  # its transactions begin with the write lock (BEGIN IMMEDIATE)
         conn.commit()
     return conn
 
@@ -165,14 +171,19 @@ class WalCheckpointer:
             self.truncate_wanted.set()
 
     def truncate(self, conn: Any) -> bool:
-        """Copy the rest of the WAL into the database and rewind it to its start; call outside a transaction, on
+        """Copy the rest of the WAL into the database and rewind it to its start; call between transactions, on
         the writer's connection. Returns whether it got through: readers of older snapshots may hold it up past
         the wait, and then the checkpointer asks again after its next round."""
-        conn.exec_driver_sql(f"PRAGMA busy_timeout={int(self._truncate_wait_ms)}")
+        # straight on the driver connection: through SQLAlchemy the pragmas would open a transaction (BEGIN
+        # IMMEDIATE on the writer's connection) and the checkpoint cannot run inside one
+        cursor = conn.connection.driver_connection.cursor()
         try:
-            busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(RESTART)").one()[0]
+            cursor.execute(f"PRAGMA busy_timeout={int(self._truncate_wait_ms)}")
+            try:
+                busy = cursor.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()[0]
+            finally:
+                cursor.execute("PRAGMA busy_timeout=30000")
         finally:
-            conn.exec_driver_sql("PRAGMA busy_timeout=30000")
-            conn.commit()
+            cursor.close()
             self.truncate_wanted.clear()
         return not busy
