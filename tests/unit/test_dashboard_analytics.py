@@ -174,11 +174,19 @@ def test_open_windows_and_empty_projects(engine):
         assert analytics.trace_latency_percentiles(conn, "nobody", None, None, Q) == dict.fromkeys(Q)
 
 
+def _percentile_cont(sorted_values: list[float], q: float) -> float:
+    """The definition (Postgres' percentile_cont): linear interpolation between the neighbouring ranks."""
+    pos = q * (len(sorted_values) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
 def test_order_statistics_match_sorting():
     values = [5, 3, 3, 9, -2, 3, 7, 7, 0]
     ordered = sorted(values)
     positions = list(range(len(values)))
     assert analytics._order_statistics(values, positions) == dict(enumerate(ordered))
     for q in (0.0, 0.1, 0.5, 0.95, 0.99, 1.0):
-        expected = analytics.interpolate([v / 1000.0 for v in ordered], q)
+        expected = _percentile_cont([v / 1000.0 for v in ordered], q)
         assert analytics._seconds_percentiles(values, (q,))[q] == expected

@@ -52,9 +52,8 @@ def make_engine(url: str, *, sqlite_synchronous: str = "normal", pool_size: int 
 
         @event.listens_for(engine, "begin")
         def _begin(conn):  # pragma: no cover
-            # IMMEDIATE would serialise readers behind the writer lock; DEFERRED is right for WAL readers. The
-            # ingestion writer reads stored rows before it writes, so it takes the lock up front (see
-            # writer_connection): a deferred read could not be upgraded once another connection committed.
+            # IMMEDIATE would serialise readers behind the writer lock; DEFERRED is right for WAL readers.
+            # Connections whose transactions read before they write opt in to IMMEDIATE (begin_immediate).
             conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get(_IMMEDIATE) else "BEGIN")
 
         return engine
@@ -87,6 +86,18 @@ def is_sqlite(engine_or_conn) -> bool:
 _IMMEDIATE = "lightfuse_begin_immediate"
 
 
+def begin_immediate(conn: Any, enabled: bool = True) -> None:
+    """On SQLite, make this connection's transactions begin IMMEDIATE, i.e. with the write lock, waited for
+    under the busy timeout. For transactions that read before they write: a deferred transaction that has read
+    cannot be upgraded once another connection committed in between (it fails at once, "database is locked").
+    The flag stays with the pooled connection until ``enabled=False``. Postgres needs nothing."""
+    if is_sqlite(conn):
+        if enabled:
+            conn.info[_IMMEDIATE] = True
+        else:
+            conn.info.pop(_IMMEDIATE, None)
+
+
 def writer_connection(engine: Engine):
     """A long-lived connection for the ingestion writer.
 
@@ -96,8 +107,8 @@ def writer_connection(engine: Engine):
     conn = engine.connect()
     if is_sqlite(conn):
         conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
-        conn.info[_IMMEDIATE] = True  # its transactions begin with the write lock (BEGIN IMMEDIATE)
         conn.commit()
+    begin_immediate(conn)  # it reads stored rows before writing them
     return conn
 
 
@@ -160,14 +171,11 @@ class WalCheckpointer:
         """One round: copy what the WAL holds into the database; ask for a restart once it holds too much."""
         if self.truncate_wanted.is_set():
             return  # the writer is about to restart the WAL; a checkpoint running now would fail it
-        wal_frames = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()[1]
-        conn.commit()
-        if wal_frames >= max_frames:
+        if _passive_checkpoint(conn) >= max_frames:
             # Catch up first: each round copies what arrived during the one before, a shorter tail each time,
             # so the writer's pause (copying the rest and syncing it) stays short.
             for _ in range(3):
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-                conn.commit()
+                _passive_checkpoint(conn)
             self.truncate_wanted.set()
 
     def truncate(self, conn: Any) -> bool:
@@ -187,3 +195,10 @@ class WalCheckpointer:
             cursor.close()
             self.truncate_wanted.clear()
         return not busy
+
+
+def _passive_checkpoint(conn: Any) -> int:
+    """A PASSIVE checkpoint; returns the number of frames in the WAL."""
+    wal_frames = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()[1]
+    conn.commit()
+    return wal_frames

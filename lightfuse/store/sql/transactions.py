@@ -2,9 +2,10 @@
 
 On SQLite (WAL) a transaction that has read cannot be upgraded to a write once another connection (the
 ingestion writer, say) has committed in between: the upgrade fails at once with "database is locked", the busy
-timeout does not apply. Taking the write lock first avoids that: the no-op UPDATE below is a write statement,
-so SQLite acquires the lock before the transaction reads anything, and waits for it under the busy timeout.
-Postgres needs nothing: its readers never block a later write of the same transaction.
+timeout does not apply. Taking the write lock first avoids that: the transaction begins IMMEDIATE
+(``database.begin_immediate``), so SQLite acquires the lock before it reads anything, waiting for it under the
+busy timeout - as the ingestion writer's own transactions do. Postgres needs nothing: its readers never block a
+later write of the same transaction.
 """
 
 from __future__ import annotations
@@ -14,15 +15,15 @@ from collections.abc import Iterator
 
 from sqlalchemy import Connection, Engine
 
-
-def take_write_lock(conn: Connection) -> None:
-    """Call first in a transaction that will read before it writes (see above)."""
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("UPDATE datasets SET id = id WHERE 0")
+from lightfuse.store.sql.database import begin_immediate
 
 
 @contextlib.contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
-    with engine.begin() as conn:
-        take_write_lock(conn)
-        yield conn
+    with engine.connect() as conn:
+        begin_immediate(conn)
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            begin_immediate(conn, enabled=False)  # the flag lives on the pooled connection

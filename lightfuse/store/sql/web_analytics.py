@@ -35,7 +35,7 @@ from sqlalchemy import Connection, bindparam, case, func, literal, select
 
 from lightfuse.store.sql.tables import observations, traces
 
-__all__ = ["WindowUsage", "interpolate", "trace_latency_percentiles", "window_usage"]
+__all__ = ["WindowUsage", "trace_latency_percentiles", "window_usage"]
 
 DAY_MS = 86_400_000
 # Above this many days between the window's first and last observation, one GROUP BY (day, model) statement
@@ -58,16 +58,6 @@ def _obs_where(project_id: str, from_ms: int | None, to_ms: int | None) -> list:
 
 
 # --- percentiles --------------------------------------------------------------------------------------------
-
-
-def interpolate(sorted_values: Sequence[float], q: float) -> float | None:
-    """Continuous percentile of already sorted values (the definition Postgres' percentile_cont uses)."""
-    if not sorted_values:
-        return None
-    pos = q * (len(sorted_values) - 1)
-    lo = int(pos)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
 def _order_statistics(values: Sequence[int], positions: Sequence[int]) -> dict[int, int]:
@@ -93,8 +83,9 @@ def _order_statistics(values: Sequence[int], positions: Sequence[int]) -> dict[i
 
 
 def _seconds_percentiles(values_ms: Sequence[int], quantiles: Sequence[float]) -> dict[float, float | None]:
-    """``interpolate`` over the values in seconds, for (unsorted) millisecond values: only the two neighbours of
-    each position are found and divided by 1000 (dividing all first gives the same floats)."""
+    """Continuous percentiles (``percentile_cont``'s linear interpolation) in seconds of unsorted millisecond
+    values: only the two neighbours of each position are found and divided by 1000 (dividing all first gives
+    the same floats)."""
     if not values_ms:
         return dict.fromkeys(quantiles)
     n = len(values_ms)
