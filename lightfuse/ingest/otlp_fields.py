@@ -14,12 +14,12 @@ from lightfuse.ingest.otlp_util import (
     NOT_JSON,
     as_text,
     dumps_str,
-    iso_from_ms,
     json_object,
     normalize_environment,
     parse_iso_ms,
     parse_json,
     to_number,
+    valid_ms,
 )
 
 _ENV_KEYS = ("langfuse.environment", "deployment.environment.name", "deployment.environment")
@@ -428,7 +428,8 @@ def model_parameters(
     return _sanitize_params({name: value for name, value in prefixed if name != "model"})
 
 
-def completion_start_time(attrs: dict[str, Any], start_ms: int) -> str | None:
+def completion_start_time(attrs: dict[str, Any], start_ms: int) -> int | None:
+    """Epoch ms when the first token arrived, if the span says."""
     if attrs.keys().isdisjoint(_CST_KEYS):
         return None
     raw = attrs.get("langfuse.observation.completion_start_time")
@@ -439,13 +440,14 @@ def completion_start_time(attrs: dict[str, Any], start_ms: int) -> str | None:
             inner = parse_json(raw)
             ms = parse_iso_ms(inner) if inner is not NOT_JSON else None
         if ms is not None:
-            return iso_from_ms(ms)
+            return ms
     first_chunk = attrs.get("ai.response.msToFirstChunk")
     if first_chunk is None:
         first_chunk = attrs.get("ai.stream.msToFirstChunk")
     delay = to_number(first_chunk)
     if delay:
-        return iso_from_ms(start_ms + -int(-delay // 1))  # ceil, as the delay is fractional ms
+        ms = start_ms + -int(-delay // 1)  # ceil, as the delay is fractional ms
+        return ms if valid_ms(ms) else None  # a broken clock's value counts as absent
     return None
 
 

@@ -1,8 +1,10 @@
 """Turn decoded OTLP spans into Langfuse batch-ingestion events (api-semantics 4.3).
 
-Input is the output of ``otlp_decode.decode_export``; output is a list of events in the exact
-shape an SDK posts to ``POST /api/public/ingestion``, so OTLP and the batch API share one
-validation and merge pipeline.
+Input is the output of ``otlp_decode.decode_export``; output is a list of events in the shape
+an SDK posts to ``POST /api/public/ingestion``, so OTLP and the batch API share one validation
+and merge pipeline. One difference: times (the envelope timestamp and every time field of a
+body) are epoch milliseconds, not ISO strings, because the validator would only parse the ISO
+text straight back; validate them with ``validate_event(..., epoch_ms_times=True)``.
 
 Per span:
 * one observation event ``<type>-create`` (envelope timestamp = now), and
@@ -27,7 +29,7 @@ from lightfuse.ingest.otlp_io import extract_io
 from lightfuse.ingest.otlp_obstype import observation_type
 from lightfuse.ingest.otlp_scan import AttributeScan, scan_attributes
 from lightfuse.ingest.otlp_usage import extract_cost_details, extract_usage_details
-from lightfuse.ingest.otlp_util import iso_from_ms, valid_ms
+from lightfuse.ingest.otlp_util import valid_ms
 
 __all__ = ["spans_to_events", "event_id"]
 
@@ -81,7 +83,6 @@ def spans_to_events(
     """
     if not valid_ms(now_ms):
         raise ValueError("now_ms out of range")
-    now_iso = iso_from_ms(now_ms)
     events: list[dict | None] = []
     index_by_id: dict[str, int] = {}
     # trace id -> (kind of the best trace event so far, its index, its start ms)
@@ -105,7 +106,7 @@ def spans_to_events(
             scope = ss.get("scope") or _EMPTY
             scope_ctx = _ScopeContext(scope)
             for span in ss.get("spans") or ():
-                kind, observation, trace_body, start = _map_span(span, res_ctx, scope_ctx, now_ms, now_iso)
+                kind, observation, trace_body, start = _map_span(span, res_ctx, scope_ctx, now_ms)
                 obs_body = observation["body"]
                 tid = obs_body["traceId"]
                 best = traces.get(tid)
@@ -187,7 +188,7 @@ def _major_version(version: str) -> int:
 
 
 def _map_span(
-    span: dict, res: _ResourceContext, scope: _ScopeContext, now_ms: int, now_iso: str
+    span: dict, res: _ResourceContext, scope: _ScopeContext, now_ms: int
 ) -> tuple[str, dict, dict | None, int]:
     """(trace event kind, observation event, trace body unless shallow, start ms)"""
     attrs: dict[str, Any] = span.get("attributes") or _EMPTY
@@ -206,7 +207,6 @@ def _map_span(
         start_ms = end_ms if end_ms is not None else now_ms
     if end_ms is None:
         end_ms = start_ms
-    start_iso = iso_from_ms(start_ms)
     scope_name = scope.name
 
     # Langfuse's own SDK spans carry nothing useful beyond the mapped fields, so no attribute copy.
@@ -261,8 +261,8 @@ def _map_span(
     if parent:
         body["parentObservationId"] = parent
     body["name"] = name
-    body["startTime"] = start_iso
-    body["endTime"] = start_iso if end_ms == start_ms else iso_from_ms(end_ms)
+    body["startTime"] = start_ms
+    body["endTime"] = end_ms
     body["environment"] = env
     if cst is not None:
         body["completionStartTime"] = cst
@@ -289,7 +289,7 @@ def _map_span(
     observation = {
         "id": event_id(tid, sid, "observation"),
         "type": _EVENT_TYPES.get(obs_type, "span-create"),
-        "timestamp": now_iso,
+        "timestamp": now_ms,
         "body": body,
     }
 
@@ -297,7 +297,7 @@ def _map_span(
     kind = _TRACE if is_root else (_PARTIAL if trace_update else _SHALLOW)
     if kind == _SHALLOW:
         return kind, observation, None, start_ms
-    trace_body: dict[str, Any] = {"id": tid, "timestamp": start_iso, "environment": env}
+    trace_body: dict[str, Any] = {"id": tid, "timestamp": start_ms, "environment": env}
     _fill_trace_body(
         trace_body, kind, attrs, scan, res, scope, name, obs_metadata, version, inp, out, span_events
     )

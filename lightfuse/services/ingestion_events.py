@@ -194,6 +194,18 @@ def _v_time(v: Any, path: str) -> int:
         raise _Invalid(f"{path}: {exc}") from None
 
 
+# What parse_iso_timestamp can return: years 0001 to 9999.
+_MIN_EPOCH_MS = (datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) // _ONE_MS
+_MAX_EPOCH_MS = (datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC) - _EPOCH) // _ONE_MS
+
+
+def _v_epoch_ms(v: Any, path: str) -> int:
+    # times of events built by an internal mapper (OTLP): already epoch ms, same range as the ISO form
+    if type(v) is int and _MIN_EPOCH_MS <= v <= _MAX_EPOCH_MS:
+        return v
+    raise _Invalid(f"{path}: expected epoch milliseconds")
+
+
 def _is_number(v: Any) -> bool:
     # bool is an int subclass in Python but a distinct JSON type; NaN/inf never come from JSON.
     if type(v) is int:
@@ -481,6 +493,17 @@ for _obs_type in OBSERVATION_TYPES:
             _check_generation,
         )
 
+
+
+def _with_epoch_ms_times(spec: _Spec) -> _Spec:
+    kind, observation_type, fields, has_environment, check = spec
+    fields = {key: (path, _v_epoch_ms if fn is _v_time else fn) for key, (path, fn) in fields.items()}
+    return kind, observation_type, fields, has_environment, check
+
+
+# The same schemas for mapped events, whose times are epoch ms (see validate_event's epoch_ms_times).
+_EVENT_SPECS_EPOCH_MS: dict[str, _Spec] = {t: _with_epoch_ms_times(spec) for t, spec in _EVENT_SPECS.items()}
+
 _SCORES_ONLY_TYPES = frozenset(("score-create", "sdk-log"))
 _INTERNAL_ONLY_TYPES = {
     "dataset-run-item-create": "Dataset run item creation is only allowed for internal usage"
@@ -520,20 +543,26 @@ def _invalid(raw: object, detail: str) -> EventError:
     return EventError(_error_id(raw), 400, "Invalid request data", detail)
 
 
-def validate_event(raw: object, access_level: str) -> ValidEvent | EventError | None:
+def validate_event(
+    raw: object, access_level: str, *, epoch_ms_times: bool = False
+) -> ValidEvent | EventError | None:
     """Validate one batch element. ``access_level``: "project" (full) or "scores" (public-key Bearer auth).
+
+    ``epoch_ms_times``: the event's times (envelope timestamp and body time fields) are integer epoch
+    milliseconds instead of ISO-8601 strings. Internal mappers (OTLP) build events that way; every other field
+    is validated exactly as for the batch API.
 
     Returns ``None`` for a valid ``sdk-log`` event (it is reported in neither list). Never raises.
     """
     try:
-        return _validate_event(raw, access_level)
+        return _validate_event(raw, access_level, epoch_ms_times)
     except _Invalid as exc:
         return _invalid(raw, exc.detail)
     except Exception as exc:  # defence in depth: one odd element must not fail the whole batch
         return _invalid(raw, f"invalid event ({type(exc).__name__})")
 
 
-def _validate_event(raw: object, access_level: str) -> ValidEvent | EventError | None:
+def _validate_event(raw: object, access_level: str, epoch_ms_times: bool) -> ValidEvent | EventError | None:
     if not isinstance(raw, dict):
         raise _Invalid("event: expected object")
     event_id = _v_id(raw.get("id"), "id") if raw.get("id") is not None else None
@@ -544,12 +573,12 @@ def _validate_event(raw: object, access_level: str) -> ValidEvent | EventError |
         raise _Invalid("type: required, must be a string")
     if raw.get("timestamp") is None:
         raise _Invalid("timestamp: required")
-    timestamp = _v_time(raw["timestamp"], "timestamp")
+    timestamp = (_v_epoch_ms if epoch_ms_times else _v_time)(raw["timestamp"], "timestamp")
     body = raw.get("body")
     if not isinstance(body, dict):
         raise _Invalid("body: required, must be an object")
 
-    spec = _EVENT_SPECS.get(event_type)
+    spec = (_EVENT_SPECS_EPOCH_MS if epoch_ms_times else _EVENT_SPECS).get(event_type)
     if spec is None:
         if event_type == "sdk-log":
             return None

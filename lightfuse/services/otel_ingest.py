@@ -80,7 +80,7 @@ class OtlpIngestor:
             raw_events = spans_to_events(resource_spans, now_ms(), claim_trace=claim)
             valid: list[ValidEvent] = []
             for raw in raw_events:
-                result = validate_event(raw, "project")
+                result = validate_event(raw, "project", epoch_ms_times=True)
                 if isinstance(result, EventError):
                     raise OtlpRejected(f"span {raw.get('body', {}).get('id')}: {result.error}")
                 if result is not None:

@@ -16,14 +16,18 @@ from opentelemetry.trace import Tracer
 
 from lightfuse.ingest.otlp_decode import decode_export
 from lightfuse.ingest.otlp_mapping import spans_to_events
-from lightfuse.services.ingestion_events import ValidEvent, validate_event
+from lightfuse.services.ingestion_events import ValidEvent, parse_iso_timestamp, validate_event
 
 PROTO = "application/x-protobuf"
 JSON = "application/json"
 NOW_MS = 1_750_000_000_123  # 2025-06-15T15:06:40.123Z
-NOW_ISO = "2025-06-15T15:06:40.123Z"
 T0 = 1_750_000_000_000_000_000  # ns, 2025-06-15T15:06:40.000Z
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
+
+
+def ms(iso: str) -> int:
+    """Mapped events carry epoch-ms times; tests state them as ISO text for readability."""
+    return parse_iso_timestamp(iso)
 
 
 def sdk_export(
@@ -96,7 +100,7 @@ def map_one(attrs: dict[str, Any], scope: str = "x", **over: Any) -> dict:
 def assert_all_valid(events: list[dict]) -> None:
     """Every event passes the batch-ingestion validator, so OTLP and /ingestion share one pipeline."""
     for event in events:
-        result = validate_event(event, "project")
+        result = validate_event(event, "project", epoch_ms_times=True)
         assert isinstance(result, ValidEvent), (event["type"], result)
 
 

@@ -29,6 +29,7 @@ from tests.unit.otlp_fixtures import (
     TRACE_ID,
     assert_all_valid,
     kv,
+    ms,
     observations,
     openinference_trace,
     sdk_export,
@@ -317,7 +318,7 @@ def test_json_attribute_values_ids_and_times() -> None:
     assert_all_valid(events)
     [obs] = observations(events)
     # ns floored to ms: T0 + 999_999 ns is still .000
-    assert obs["body"]["startTime"] == "2025-06-15T15:06:40.000Z"
+    assert obs["body"]["startTime"] == ms("2025-06-15T15:06:40.000Z")
     assert obs["body"]["level"] == "ERROR" and obs["body"]["statusMessage"] == "bad"
     assert obs["body"]["metadata"]["attributes"]["i"] == "9007199254740993"
     assert obs["body"]["metadata"]["attributes"]["b"] == "false"

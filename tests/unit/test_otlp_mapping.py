@@ -15,7 +15,6 @@ from opentelemetry.trace import Status, StatusCode, Tracer
 from lightfuse.ingest.otlp_decode import decode_export
 from lightfuse.ingest.otlp_mapping import spans_to_events
 from tests.unit.otlp_fixtures import (
-    NOW_ISO,
     NOW_MS,
     PROTO,
     T0,
@@ -23,6 +22,7 @@ from tests.unit.otlp_fixtures import (
     assert_all_valid,
     map_one,
     map_spans,
+    ms,
     obs_named,
     observations,
     openinference_trace,
@@ -83,7 +83,7 @@ def test_langfuse_sdk_generation_and_full_trace() -> None:
     root = obs_named(events, "handle-request")
     assert gen["type"] == "generation-create"
     assert root["type"] == "span-create"
-    assert gen["timestamp"] == NOW_ISO
+    assert gen["timestamp"] == NOW_MS
     g = gen["body"]
     assert g["traceId"] == root["body"]["traceId"]
     assert g["parentObservationId"] == root["body"]["id"]
@@ -93,7 +93,7 @@ def test_langfuse_sdk_generation_and_full_trace() -> None:
     assert g["usageDetails"] == {"input": 120, "output": 30, "total": 150}
     assert g["costDetails"] == {"input": 0.001, "output": 0.002}
     assert (g["promptName"], g["promptVersion"]) == ("qa-prompt", 3)
-    assert g["completionStartTime"] == "2025-06-15T15:06:40.500Z"
+    assert g["completionStartTime"] == ms("2025-06-15T15:06:40.500Z")
     assert g["input"] == json.dumps([{"role": "user", "content": "hi"}])
     assert g["output"] == "hello!"
     assert g["level"] == "WARNING"
@@ -381,8 +381,8 @@ def test_one_shallow_trace_per_trace_when_root_is_elsewhere() -> None:
     shallow = traces(events)
     assert sorted(e["body"]["id"] for e in shallow) == sorted([TRACE_ID, "f" * 32])
     mine = next(e for e in shallow if e["body"]["id"] == TRACE_ID)
-    assert mine["body"] == {"id": TRACE_ID, "timestamp": "2025-06-15T15:06:40.001Z", "environment": "dev"}
-    assert mine["timestamp"] == "2025-06-15T15:06:40.001Z"
+    assert mine["body"] == {"id": TRACE_ID, "timestamp": ms("2025-06-15T15:06:40.001Z"), "environment": "dev"}
+    assert mine["timestamp"] == ms("2025-06-15T15:06:40.001Z")
 
     seen = {TRACE_ID}
     claimed: list[str] = []
@@ -409,11 +409,11 @@ def test_event_ids_are_stable_across_reexports_and_unique_within() -> None:
 
 def test_times_are_floored_and_missing_times_filled() -> None:
     b = map_one({}, startTimeUnixNano=T0 + 1_999_999, endTimeUnixNano=None)
-    assert b["startTime"] == b["endTime"] == "2025-06-15T15:06:40.001Z"
+    assert b["startTime"] == b["endTime"] == ms("2025-06-15T15:06:40.001Z")
     b = map_one({}, startTimeUnixNano=None, endTimeUnixNano=T0 + 7_000_000)
-    assert b["startTime"] == b["endTime"] == "2025-06-15T15:06:40.007Z"
+    assert b["startTime"] == b["endTime"] == ms("2025-06-15T15:06:40.007Z")
     b = map_one({}, startTimeUnixNano=None, endTimeUnixNano=None)
-    assert b["startTime"] == b["endTime"] == NOW_ISO
+    assert b["startTime"] == b["endTime"] == NOW_MS
 
 
 # ------------------------------------------------------------------------------------------------
@@ -607,7 +607,7 @@ def test_vercel_ai_sdk_generation_and_agent_spans() -> None:
         "input_cache_creation_5m": 40,
         "input_cache_creation_1h": 60,
     }
-    assert gen["completionStartTime"] == "2025-06-15T15:06:40.251Z"  # start + ceil(250.2 ms)
+    assert gen["completionStartTime"] == ms("2025-06-15T15:06:40.251Z")  # start + ceil(250.2 ms)
     assert gen["modelParameters"]["temperature"] == "0.5" and gen["modelParameters"]["maxSteps"] is None
     assert (gen["promptName"], gen["promptVersion"]) == ("p", 4)
 
@@ -676,5 +676,5 @@ def test_usage_keeps_only_non_negative_integer_counts() -> None:
 
 def test_completion_start_time_formats() -> None:
     iso = map_one({"langfuse.observation.completion_start_time": "2025-06-15T17:06:41.123456789+02:00"})
-    assert iso["completionStartTime"] == "2025-06-15T15:06:41.123Z"
+    assert iso["completionStartTime"] == ms("2025-06-15T15:06:41.123Z")
     assert "completionStartTime" not in map_one({"langfuse.observation.completion_start_time": "yesterday"})
