@@ -42,7 +42,7 @@ from lightfuse.services.media import MediaService
 from lightfuse.services.model_registry import ModelRegistry
 from lightfuse.services.otel_ingest import OtlpIngestor
 from lightfuse.services.prompts import PromptService
-from lightfuse.store.blobs import LocalDirectoryBlobStore
+from lightfuse.store.blobs import BlobStore, LocalDirectoryBlobStore
 from lightfuse.store.sql import migrate
 from lightfuse.store.sql.database import make_engine
 from lightfuse.web import install as install_web
@@ -77,13 +77,27 @@ def build_services(settings: Settings) -> Services:
         engine, models.price_book, max_pending_events=settings.ingest_queue_max_events
     )
     accounts.provision(settings.init)
-    media = MediaService(engine, LocalDirectoryBlobStore(settings.data_dir / "media"),
-                         settings.encryption_key or settings.salt or "")
+    media = MediaService(engine, build_blob_store(settings), settings.encryption_key or settings.salt or "",
+                         max_content_length=settings.media.max_content_length,
+                         download_url_ttl=settings.media.download_url_expiry_seconds)
     # experiment spans also become dataset run items (services/experiments.py)
     otlp = ExperimentAwareOtlpIngestor(pipeline, ExperimentRecorder(engine))
     return Services(settings, engine, keys, accounts, models, pipeline, otlp,
                     prompts=PromptService(engine), media=media, datasets=DatasetService(engine, media),
                     dataset_runs=DatasetRunService(engine), annotations=AnnotationService(engine))
+
+
+def build_blob_store(settings: Settings) -> BlobStore:
+    """S3 when LANGFUSE_S3_MEDIA_UPLOAD_BUCKET is set, else ``<data_dir>/media``."""
+    media = settings.media
+    if not media.bucket:
+        return LocalDirectoryBlobStore(settings.data_dir / "media")
+    from lightfuse.store.blobs.s3 import S3BlobStore  # boto3 is loaded only by deployments that use it
+
+    secret = media.secret_access_key.get_secret_value() if media.secret_access_key else None
+    return S3BlobStore(media.bucket, prefix=media.prefix, region=media.region, endpoint=media.endpoint,
+                       access_key_id=media.access_key_id, secret_access_key=secret,
+                       force_path_style=media.force_path_style)
 
 
 def create_app(services: Services) -> FastAPI:

@@ -10,7 +10,7 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -35,6 +35,36 @@ class InitSettings(BaseSettings):
     user_email: str | None = None
     user_name: str | None = None
     user_password: str | None = None
+
+
+class MediaStorageSettings(BaseSettings):
+    """LANGFUSE_S3_MEDIA_*: where media bytes live.
+
+    With a bucket, media goes to S3 (or an S3-compatible service) and SDKs PUT/GET the bytes there through
+    presigned URLs, so the endpoint must be reachable by them (and by browsers showing the media). Without one,
+    the bytes stay in ``<data_dir>/media`` and Lightfuse serves its own signed URLs. No access key means the
+    default AWS credential chain (environment, profile, instance role), as in Langfuse.
+    """
+
+    # env_ignore_empty: deployment templates often pass `LANGFUSE_S3_MEDIA_UPLOAD_BUCKET=` for "unset"
+    model_config = SettingsConfigDict(env_prefix="LANGFUSE_S3_MEDIA_UPLOAD_", env_ignore_empty=True,
+                                      extra="ignore", populate_by_name=True)
+
+    bucket: str | None = None
+    prefix: str = ""
+    region: str | None = None
+    endpoint: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None  # SecretStr: never shown by repr() or a logged settings dump
+    force_path_style: bool = False
+    # these two are not in the UPLOAD_ family in Langfuse either; they apply to the local store as well
+    max_content_length: int = Field(
+        1_000_000_000, gt=0, validation_alias=AliasChoices("LANGFUSE_S3_MEDIA_MAX_CONTENT_LENGTH")
+    )
+    # SigV4 presigned URLs live at most 7 days
+    download_url_expiry_seconds: int = Field(
+        3600, gt=0, le=604_800, validation_alias=AliasChoices("LANGFUSE_S3_MEDIA_DOWNLOAD_URL_EXPIRY_SECONDS")
+    )
 
 
 class Settings(BaseSettings):
@@ -62,6 +92,7 @@ class Settings(BaseSettings):
         "normal", validation_alias=AliasChoices("LIGHTFUSE_SQLITE_SYNCHRONOUS")
     )
     init: InitSettings = Field(default_factory=InitSettings)
+    media: MediaStorageSettings = Field(default_factory=MediaStorageSettings)
 
     @field_validator("log_level")
     @classmethod

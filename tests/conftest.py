@@ -229,3 +229,21 @@ def api(backend) -> Iterator[ApiHarness]:
     with TestClient(create_app(services), raise_server_exceptions=False) as client:
         yield ApiHarness(client, services, "project-1", public_key, secret_key)
     services.engine.dispose()
+
+
+# --- a real S3 (SeaweedFS) ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory):
+    """One SeaweedFS S3 gateway for the whole session, started on first use (tests/seaweedfs.py)."""
+    from tests.seaweedfs import seaweed_s3
+
+    with seaweed_s3(tmp_path_factory.mktemp("seaweedfs")) as s3:
+        yield s3
+
+
+@pytest.fixture
+def s3_bucket(seaweedfs):
+    """The session's SeaweedFS bucket under a prefix of this test's own, so it starts empty."""
+    return seaweedfs.new_prefix()

@@ -1,8 +1,9 @@
 """Media (api-semantics 5.11): upload-URL requests, upload reports, download URLs, and the signed blob URLs.
 
 ``/api/public/media*`` take Basic auth like every project route. ``/api/media-blobs/...`` stand in for the
-presigned S3 URLs of Langfuse: no Basic auth, the URL's expiry and HMAC signature are the authorisation (SDKs
-PUT to the upload URL without credentials, browsers GET the download URL in an ``<img>``).
+presigned S3 URLs of Langfuse when the blob store is a local directory: no Basic auth, the URL's expiry and
+HMAC signature are the authorisation (SDKs PUT to the upload URL without credentials, browsers GET the download
+URL in an ``<img>``). With an S3 bucket configured, the URLs handed out point at the bucket instead.
 """
 
 from __future__ import annotations

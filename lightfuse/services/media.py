@@ -1,10 +1,14 @@
-"""Media uploads (api-semantics 5.11) with Lightfuse serving the blob store itself.
+"""Media uploads (api-semantics 5.11): upload URLs, upload reports, download URLs, on either kind of blob store.
 
-Langfuse hands SDKs presigned S3 URLs. With the embedded blob store (a directory) Lightfuse plays S3's part:
-``uploadUrl`` and the download ``url`` point at Lightfuse's own ``/api/media-blobs/...`` routes and carry an
-expiry and an HMAC-SHA256 signature instead of Basic auth. The signature binds the HTTP method, project,
-media id and expiry, and for uploads also the content type, length and SHA-256 the client announced, so a
-URL cannot be reused for other bytes. The signing key is derived from ENCRYPTION_KEY (or SALT).
+Langfuse hands SDKs presigned S3 URLs. With a store that can presign (S3, ``LANGFUSE_S3_MEDIA_UPLOAD_*``) so
+does Lightfuse: the SDK PUTs the bytes straight to the bucket, S3 checks them against the signed type, length
+and checksum, and the SDK's PATCH is what marks the upload done (the server never sees the bytes).
+
+With the embedded blob store (a directory) Lightfuse plays S3's part: ``uploadUrl`` and the download ``url``
+point at Lightfuse's own ``/api/media-blobs/...`` routes and carry an expiry and an HMAC-SHA256 signature
+instead of Basic auth. The signature binds the HTTP method, project, media id and expiry, and for uploads also
+the content type, length and SHA-256 the client announced, so a URL cannot be reused for other bytes. The
+signing key is derived from ENCRYPTION_KEY (or SALT).
 
 Media ids are the first 22 characters of the URL-safe base64 SHA-256 of the bytes (what the SDKs compute), so
 one content is stored once per project however often it is referenced.
@@ -28,7 +32,7 @@ from sqlalchemy import Engine
 
 from lightfuse.services.auth import now_ms
 from lightfuse.services.resource_common import RequestError, bad, iso, json_object, not_found, parse_iso
-from lightfuse.store.blobs import BlobStore
+from lightfuse.store.blobs import BlobStore, PresigningBlobStore
 from lightfuse.store.sql import datasets as dataset_store
 from lightfuse.store.sql import media as store
 from lightfuse.store.sql.transactions import write_transaction
@@ -55,7 +59,9 @@ CONTENT_TYPES: dict[str, str] = {
 }
 # Langfuse's default LANGFUSE_S3_MEDIA_MAX_CONTENT_LENGTH
 MAX_CONTENT_LENGTH = 1_000_000_000
-URL_TTL_SECONDS = 3600
+# upload URLs live an hour in Langfuse; download URLs follow LANGFUSE_S3_MEDIA_DOWNLOAD_URL_EXPIRY_SECONDS
+UPLOAD_URL_TTL_SECONDS = 3600
+DOWNLOAD_URL_TTL_SECONDS = 3600
 BLOB_ROUTE = "/api/media-blobs"
 _OK_STATUSES = (200, 201)
 _TRACE_FIELDS = ("input", "output", "metadata")
@@ -108,13 +114,18 @@ class UploadSink:
 
 class MediaService:
     def __init__(self, engine: Engine, blobs: BlobStore, secret: str, *,
-                 max_content_length: int = MAX_CONTENT_LENGTH, url_ttl: int = URL_TTL_SECONDS) -> None:
+                 max_content_length: int = MAX_CONTENT_LENGTH, upload_url_ttl: int = UPLOAD_URL_TTL_SECONDS,
+                 download_url_ttl: int = DOWNLOAD_URL_TTL_SECONDS) -> None:
         self._engine = engine
         self._blobs = blobs
+        # clients reach such a store directly; otherwise they come to /api/media-blobs
+        self._presigner = blobs if isinstance(blobs, PresigningBlobStore) else None
         # a key of its own, so a leaked URL signature says nothing about the secret it came from
         self._key = hmac.new(secret.encode(), b"lightfuse media url signing v1", hashlib.sha256).digest()
         self._max = max_content_length
-        self.url_ttl = url_ttl  # seconds a signed URL stays valid
+        # seconds a signed or presigned URL stays valid
+        self.upload_url_ttl = upload_url_ttl
+        self.download_url_ttl = download_url_ttl
 
     # --- signing --------------------------------------------------------------------------------------------
 
@@ -124,13 +135,20 @@ class MediaService:
             parts += [media["content_type"], str(media["content_length"]), media["sha_256_hash"]]
         return hmac.new(self._key, "\n".join(parts).encode(), hashlib.sha256).hexdigest()
 
-    def _url(self, base_url: str, method: str, project_id: str, media: dict[str, Any]) -> tuple[str, int]:
-        expires = int(time.time()) + self.url_ttl
+    def _self_served_url(self, base_url: str, method: str, project_id: str, media: dict[str, Any],
+                         expires: int) -> str:
         signature = self._signature(method, project_id, media, expires)
         name = media["bucket_path"].rsplit("/", 1)[-1]
-        url = (f"{base_url.rstrip('/')}{BLOB_ROUTE}/{quote(project_id, safe='')}/{quote(name, safe='')}"
-               f"?expires={expires}&signature={signature}")
-        return url, expires
+        return (f"{base_url.rstrip('/')}{BLOB_ROUTE}/{quote(project_id, safe='')}/{quote(name, safe='')}"
+                f"?expires={expires}&signature={signature}")
+
+    def _upload_url(self, base_url: str, project_id: str, media: dict[str, Any]) -> str:
+        if self._presigner is not None:
+            return self._presigner.presigned_upload_url(
+                media["bucket_path"], content_type=media["content_type"], content_length=media["content_length"],
+                sha256_b64=media["sha_256_hash"], expires_in=self.upload_url_ttl,
+            )
+        return self._self_served_url(base_url, "PUT", project_id, media, int(time.time()) + self.upload_url_ttl)
 
     def _verified(self, method: str, project_id: str, object_name: str, expires: str | None,
                   signature: str | None) -> dict[str, Any]:
@@ -148,7 +166,11 @@ class MediaService:
         return media
 
     def download_info(self, base_url: str, project_id: str, media: dict[str, Any]) -> dict[str, Any]:
-        url, expires = self._url(base_url, "GET", project_id, media)
+        expires = int(time.time()) + self.download_url_ttl
+        if self._presigner is not None:
+            url = self._presigner.presigned_download_url(media["bucket_path"], expires_in=self.download_url_ttl)
+        else:
+            url = self._self_served_url(base_url, "GET", project_id, media, expires)
         return {
             "mediaId": media["id"],
             "contentType": media["content_type"],
@@ -209,7 +231,7 @@ class MediaService:
                     "project_id": project_id, "media_id": media_id, "dataset_id": link["dataset_id"],
                     "dataset_item_id": link["dataset_item_id"], "field": link["field"], "created_at": now,
                 })
-        upload_url = None if done else self._url(base_url, "PUT", project_id, media)[0]
+        upload_url = None if done else self._upload_url(base_url, project_id, media)
         return {"mediaId": media_id, "uploadUrl": upload_url}
 
     @staticmethod
@@ -252,15 +274,16 @@ class MediaService:
         took = body.get("uploadTimeMs")
         if took is not None and (not isinstance(took, int) or isinstance(took, bool)):
             raise bad("uploadTimeMs must be an integer or null")
-        with write_transaction(self._engine) as conn:
+        with self._engine.connect() as conn:
             media = store.get_media(conn, project_id, media_id)
-            if media is None:
-                raise not_found("Media not found")
-            verified = (media["upload_http_status"] in _OK_STATUSES
-                        and self._blobs.size(media["bucket_path"]) is not None)
-            if verified and status not in _OK_STATUSES:
-                # a failed retry does not undo an upload this server already checked and stored
-                return
+        if media is None:
+            raise not_found("Media not found")
+        # a failed retry does not undo an upload that succeeded and whose bytes are there. The blob check runs
+        # outside the write transaction: on S3 it is a network round trip, too long to hold the writer for.
+        if (status not in _OK_STATUSES and media["upload_http_status"] in _OK_STATUSES
+                and self._blobs.size(media["bucket_path"]) is not None):
+            return
+        with write_transaction(self._engine) as conn:
             store.update_media(conn, project_id, media_id, {
                 "uploaded_at": uploaded_at, "upload_http_status": status, "upload_http_error": error or None,
                 "upload_time_ms": took, "updated_at": now_ms(),

@@ -99,7 +99,7 @@ def test_upload_url_checks(api):
     mid = media_id(PNG)
     assert api.client.get(f"/api/public/media/{mid}", auth=api.auth).status_code == 404
 
-    api.services.media.url_ttl = -5
+    api.services.media.upload_url_ttl = -5
     expired = request_upload(api).json()["uploadUrl"]
     resp = put(api, expired)
     assert resp.status_code == 403 and resp.json()["message"] == "Request has expired"

@@ -71,3 +71,48 @@ def test_init_is_idempotent_and_moves_keys(backend):
         stored = c.execute(sa.select(api_keys.c.secret_hash)).scalars().all()
     assert stored and all("sk-lf-init" not in h for h in stored)
     services.engine.dispose()
+
+
+def test_media_storage_reads_langfuse_s3_names(monkeypatch, tmp_path):
+    from lightfuse.app import build_blob_store
+    from lightfuse.store.blobs import LocalDirectoryBlobStore
+
+    # unset (or empty, as deployment templates write it): the local directory
+    monkeypatch.setenv("LANGFUSE_S3_MEDIA_UPLOAD_BUCKET", "")
+    settings = load_settings(data_dir=tmp_path)
+    assert settings.media.bucket is None
+    assert settings.media.max_content_length == 1_000_000_000 and settings.media.download_url_expiry_seconds == 3600
+    assert isinstance(build_blob_store(settings), LocalDirectoryBlobStore)
+
+    for name, value in {"BUCKET": "media", "PREFIX": "media/", "REGION": "eu-west-1",
+                        "ENDPOINT": "http://127.0.0.1:9000", "ACCESS_KEY_ID": "AKIDEXAMPLE",
+                        "SECRET_ACCESS_KEY": "very-secret", "FORCE_PATH_STYLE": "true"}.items():
+        monkeypatch.setenv(f"LANGFUSE_S3_MEDIA_UPLOAD_{name}", value)
+    monkeypatch.setenv("LANGFUSE_S3_MEDIA_MAX_CONTENT_LENGTH", "5000")
+    monkeypatch.setenv("LANGFUSE_S3_MEDIA_DOWNLOAD_URL_EXPIRY_SECONDS", "60")
+    media = load_settings(data_dir=tmp_path).media
+    assert (media.bucket, media.prefix, media.region, media.endpoint, media.access_key_id) == (
+        "media", "media/", "eu-west-1", "http://127.0.0.1:9000", "AKIDEXAMPLE")
+    assert media.force_path_style is True and media.max_content_length == 5000
+    assert media.download_url_expiry_seconds == 60
+    assert media.secret_access_key.get_secret_value() == "very-secret"
+    assert "very-secret" not in repr(load_settings(data_dir=tmp_path))
+
+    store = build_blob_store(load_settings(data_dir=tmp_path))  # no network until it is used
+    assert type(store).__name__ == "S3BlobStore" and (store.bucket, store.prefix) == ("media", "media/")
+    assert "very-secret" not in repr(store)
+
+    # SigV4 presigned URLs cannot live longer than 7 days
+    monkeypatch.setenv("LANGFUSE_S3_MEDIA_DOWNLOAD_URL_EXPIRY_SECONDS", str(8 * 86400))
+    with pytest.raises(ValueError, match="604800"):
+        load_settings(data_dir=tmp_path)
+
+
+def test_embedded_mode_does_not_load_boto3(tmp_path):
+    # botocore costs tens of MB; only deployments with a media bucket pay for it
+    code = ("import sys; from lightfuse.app import build_services; from lightfuse.config import load_settings; "
+            f"build_services(load_settings(data_dir={str(tmp_path)!r})); print('botocore' in sys.modules)")
+    env = {"PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "False"

@@ -50,3 +50,16 @@ def test_the_check_sees_a_violation(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("from lightfuse.api.common import JSONResponse\nimport lightfuse.store.sql\n")
     assert {name for name, _ in imported_layers(bad)} == {"api", "store"}
+
+
+def test_only_the_s3_store_imports_boto3():
+    # services ask the store for presigned URLs; the AWS SDK stays behind store/blobs/s3.py
+    importers = []
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            if any(n.split(".")[0] in ("boto3", "botocore", "s3transfer") for n in names):
+                importers.append(str(path.relative_to(PACKAGE)))
+    assert sorted(set(importers)) == ["store/blobs/s3.py"]

@@ -1,6 +1,10 @@
-"""Blob storage for media bytes: a local directory now, S3 later, both behind ``BlobStore``."""
+"""Blob storage for media bytes: a local directory or S3, both behind ``BlobStore``.
 
-from lightfuse.store.blobs.base import BlobStore, InvalidKey
+``S3BlobStore`` lives in ``lightfuse.store.blobs.s3`` and is not imported here, so that only deployments that
+configure a bucket load boto3.
+"""
+
+from lightfuse.store.blobs.base import BlobStore, InvalidKey, PresigningBlobStore
 from lightfuse.store.blobs.local import LocalDirectoryBlobStore
 
-__all__ = ["BlobStore", "InvalidKey", "LocalDirectoryBlobStore"]
+__all__ = ["BlobStore", "InvalidKey", "LocalDirectoryBlobStore", "PresigningBlobStore"]

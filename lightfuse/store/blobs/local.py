@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-from lightfuse.store.blobs.base import InvalidKey
-
-_SEGMENT = re.compile(r"[A-Za-z0-9_.\-]{1,200}")
+from lightfuse.store.blobs.base import key_segments
 
 
 class LocalDirectoryBlobStore:
@@ -19,11 +16,7 @@ class LocalDirectoryBlobStore:
         self._root = Path(root)
 
     def _path(self, key: str) -> Path:
-        parts = key.split("/")
-        # keys come from our own records, but they embed client-chosen ids: refuse anything path-like
-        if not parts or any(not _SEGMENT.fullmatch(p) or p in (".", "..") for p in parts):
-            raise InvalidKey(f"invalid blob key: {key!r}")
-        return self._root.joinpath(*parts)
+        return self._root.joinpath(*key_segments(key))
 
     def put(self, key: str, data: BinaryIO) -> int:
         path = self._path(key)
