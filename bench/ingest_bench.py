@@ -3,7 +3,8 @@ runs ../shared/bench/ingest_load.py (or otlp_load.py with --otlp) against it, th
 the load generator counted as accepted is stored.
 
 usage: python bench/ingest_bench.py [--traces N] [--traces-per-request K] [--conc C] [--otlp]
-Prints the load generator's figures plus idle/peak RSS and the stored row counts. Never run by the tests.
+Prints the load generator's figures plus idle/peak RSS, the server's CPU seconds during the load and the stored
+row counts. Never run by the tests.
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -77,12 +84,14 @@ def main() -> int:
                    "--traces", str(a.traces), "--traces-per-request", str(a.traces_per_request),
                    "--conc", str(a.conc)]
         print("load:", " ".join(cmd[1:]))
+        cpu_before = cpu_seconds(server.pid)
         subprocess.run(cmd, check=True)
+        server_cpu = cpu_seconds(server.pid) - cpu_before
         peak = rss_mb(server.pid)
         db = sqlite3.connect(data / "data" / "lightfuse.db")
         counts = {t: db.execute(f"select count(*) from {t}").fetchone()[0]
                   for t in ("traces", "observations", "scores", "ingestion_events")}
-        print(f"idle_rss_mb={idle:.1f} rss_after_load_mb={peak:.1f}")
+        print(f"idle_rss_mb={idle:.1f} rss_after_load_mb={peak:.1f} server_cpu_s={server_cpu:.2f}")
         print("stored:", " ".join(f"{k}={v}" for k, v in counts.items()))
     finally:
         server.terminate()
