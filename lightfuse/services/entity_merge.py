@@ -16,6 +16,8 @@ from lightfuse.services.ingestion_events import ValidEvent
 from lightfuse.services.merge import is_truthy_io, merge_observation, merge_score, merge_trace, order_events
 
 IO_KEYS = ("input", "output")
+# each IO column with the column holding the envelope timestamp of the event that supplied it
+_IO_TS_KEYS = (("input", "input_event_ts"), ("output", "output_event_ts"))
 _IMMUTABLE = {
     "trace": ("timestamp", "created_at", "environment"),
     "observation": ("trace_id", "start_time", "created_at", "environment"),
@@ -26,7 +28,9 @@ _IMMUTABLE = {
 def log_body(body: dict[str, Any]) -> dict[str, Any]:
     """The body as the event log keeps it."""
     if "input" in body or "output" in body:
-        return {k: v for k, v in body.items() if k not in IO_KEYS}
+        body = body.copy()  # a copy and two pops: several times cheaper than a filtering comprehension
+        body.pop("input", None)
+        body.pop("output", None)
     return body
 
 
@@ -67,11 +71,9 @@ def merge_entity(
         if row is None or kind == "score":
             return row
         latest = _latest_io(new_events)
-        for key in IO_KEYS:
-            if key in latest:
-                row[f"{key}_event_ts"] = latest[key][0]
-            else:
-                row[f"{key}_event_ts"] = (stored or {}).get(f"{key}_event_ts")
+        for key, ts_key in _IO_TS_KEYS:
+            new = latest.get(key)
+            row[ts_key] = new[0] if new is not None else (stored or {}).get(ts_key)
         return row
 
     fresh = {ev.id: ev for ev in new_events}
@@ -85,12 +87,12 @@ def merge_entity(
     if kind == "score":
         return row
     latest = _latest_io(new_events)
-    for key in IO_KEYS:
-        stored_ts = (stored or {}).get(f"{key}_event_ts")
+    for key, ts_key in _IO_TS_KEYS:
+        stored_ts = (stored or {}).get(ts_key)
         new = latest.get(key)
         if new is not None and (stored_ts is None or new[0] >= stored_ts):
-            row[key], row[f"{key}_event_ts"] = new[1], new[0]
+            row[key], row[ts_key] = new[1], new[0]
         else:
             row[key] = (stored or {}).get(key)
-            row[f"{key}_event_ts"] = stored_ts
+            row[ts_key] = stored_ts
     return row

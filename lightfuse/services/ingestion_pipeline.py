@@ -31,7 +31,7 @@ from sqlalchemy import Engine
 from lightfuse.services.auth import now_ms
 from lightfuse.services.entity_merge import log_body, merge_entity, needs_replay
 from lightfuse.services.ingestion_events import ValidEvent
-from lightfuse.services.pricing import enrich_observation
+from lightfuse.services.pricing import observation_enrichment
 from lightfuse.store.sql import tracing_writes as tw
 from lightfuse.store.sql.database import WalCheckpointer, writer_connection
 from lightfuse.store.sql.score_configs import get_score_config
@@ -240,9 +240,13 @@ class IngestionPipeline:
             if not by_entity:
                 continue
             stored = stored_by_kind[kind]
-            replay_keys = [
-                (stored[eid]["created_at"], eid) for eid, evs in by_entity.items() if needs_replay(stored.get(eid), evs)
-            ]
+            replay_keys = []
+            if stored:  # only an entity with a stored row can need a replay (under OTLP load most are new)
+                replay_keys = [
+                    (stored[eid]["created_at"], eid)
+                    for eid, evs in by_entity.items()
+                    if needs_replay(stored.get(eid), evs)
+                ]
             history = tw.list_entity_events(conn, project_id, kind, replay_keys) if replay_keys else {}
             rows = []
             book = self._price_books(conn, project_id) if kind == "observation" else None
@@ -260,7 +264,7 @@ class IngestionPipeline:
                 if row is None:
                     continue
                 if kind == "observation":
-                    row = enrich_observation(row, book)
+                    row.update(observation_enrichment(row, book))  # the merge's row is ours: no copy needed
                 elif kind == "trace" and row.get("session_id"):
                     sessions[row["session_id"]] = {
                         "project_id": project_id,

@@ -37,6 +37,7 @@ __all__ = [
     "default_tier_prices",
     "enrich_observation",
     "load_builtin_models",
+    "observation_enrichment",
     "select_tier",
 ]
 
@@ -239,6 +240,8 @@ def _attribute_string(value: Any) -> str | None:
 def _as_mapping(value: Any) -> Mapping[str, Any]:
     if type(value) is dict:  # the common case; an ABC isinstance check costs ~10x more
         return value
+    if value is None:  # as common (no model parameters), and as cheap to decide
+        return {}
     if isinstance(value, str):  # model_parameters may arrive as the stored JSON text
         try:
             value = json.loads(value)
@@ -372,10 +375,18 @@ def _priced_cost_details(usage: Mapping[str, float], tier: PricingTier) -> dict[
 
 
 def enrich_observation(row: ObservationRow | dict[str, Any], book: PriceBook) -> dict[str, Any]:
-    """Return a copy of a merged observation row with model, usage, tier and cost columns filled in.
+    """Return a copy of a merged observation row with model, usage, tier and cost columns filled in."""
+    out = dict(row)
+    out.update(observation_enrichment(row, book))
+    return out
+
+
+def observation_enrichment(row: ObservationRow | dict[str, Any], book: PriceBook) -> dict[str, Any]:
+    """The model, usage, tier and cost columns of a merged observation row, as a new dict (the row is left as
+    it is; the ingestion writer updates its own rows with it instead of copying them).
 
     Reads provided_model_name, provided_usage_details, provided_cost_details, model_parameters and metadata;
-    writes internal_model_id, usage_details, usage_pricing_tier_id/_name, cost_details and total_cost.
+    gives internal_model_id, usage_details, usage_pricing_tier_id/_name, cost_details and total_cost.
     """
     model_name = row.get("provided_model_name")
     model = book.match(model_name) if isinstance(model_name, str) else None
@@ -397,11 +408,11 @@ def enrich_observation(row: ObservationRow | dict[str, Any], book: PriceBook) ->
     else:
         cost = {}
 
-    out = dict(row)
-    out["internal_model_id"] = model.id if model is not None else None
-    out["usage_details"] = usage
-    out["usage_pricing_tier_id"] = tier.id if tier is not None else None
-    out["usage_pricing_tier_name"] = tier.name if tier is not None else None
-    out["cost_details"] = cost
-    out["total_cost"] = cost.get("total")
-    return out
+    return {
+        "internal_model_id": model.id if model is not None else None,
+        "usage_details": usage,
+        "usage_pricing_tier_id": tier.id if tier is not None else None,
+        "usage_pricing_tier_name": tier.name if tier is not None else None,
+        "cost_details": cost,
+        "total_cost": cost.get("total"),
+    }

@@ -113,6 +113,8 @@ def _is_openai_camel(usage: dict[str, Any]) -> bool:
 
 def normalise_usage(usage: Any, usage_details: Any) -> dict[str, int]:
     """One event's provided usage map: legacy ``usage`` overlaid with normalised ``usageDetails``; {} if none."""
+    if usage is None and usage_details is None:  # most events (every OTLP span but generations) carry none
+        return {}
     details = _normalise_usage_details(usage_details)
     out: dict[str, int] = {}
     if isinstance(usage, dict) and usage:

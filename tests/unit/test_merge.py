@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 from typing import Any
 
@@ -9,6 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lightfuse.services import entity_merge as entity_merge_module
+from lightfuse.services import merge as merge_module
 from lightfuse.services.ingestion_events import ValidEvent, validate_event
 from lightfuse.services.merge import merge_observation, merge_score, merge_trace, order_events
 
@@ -737,3 +740,78 @@ def test_merge_accepts_anything_validation_accepts_and_ignores_input_order(raw: 
                 )
             if stable:
                 assert rows[0] == rows[1]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The writer's hot-path shortcuts in the merge helpers agree with the rules' plain definitions
+# ---------------------------------------------------------------------------------------------------------
+
+def _plain_truthy(value: Any) -> bool:
+    """JavaScript truthiness, except that an empty object is falsy."""
+    if value is None or value is False or value == "" or value == {}:
+        return False
+    return not (isinstance(value, int | float) and not isinstance(value, bool) and value == 0)
+
+
+def _plain_deep_merge(base: dict, patch: dict) -> dict:
+    out = dict(base)
+    for key, value in patch.items():
+        old = out.get(key)
+        out[key] = _plain_deep_merge(old, value) if isinstance(value, dict) and isinstance(old, dict) else value
+    return out
+
+
+@given(_json)
+def test_truthy_is_javascript_truthiness_with_empty_objects_falsy(value: Any) -> None:
+    assert merge_module._truthy(value) is _plain_truthy(value)
+
+
+@settings(max_examples=200)
+@given(st.dictionaries(st.text(max_size=2), _json, max_size=4), st.dictionaries(st.text(max_size=2), _json, max_size=4))
+def test_deep_merge_matches_its_definition_and_mutates_nothing(base: dict, patch: dict) -> None:
+    before = copy.deepcopy((base, patch))
+    merged = merge_module._deep_merge(base, patch)
+    assert merged == _plain_deep_merge(base, patch)
+    assert (base, patch) == before
+    assert merged is not base and merged is not patch
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["span-create", "span-update", "trace-create"])),
+                max_size=6))
+def test_order_events_is_a_stable_sort_for_any_iterable(keys: list) -> None:
+    events = [ValidEvent(id=f"e{i}", type=t, timestamp=ts, kind="observation", entity_id="o", body={})
+              for i, (ts, t) in enumerate(keys)]
+    want = sorted(events, key=lambda e: (e.timestamp, 0 if e.type.endswith("-create") else 1))
+    for given_as in (events, tuple(events), iter(events)):
+        ordered = order_events(given_as)
+        assert ordered == want and ordered is not events
+
+
+@given(st.lists(st.integers(0, 10**13), max_size=4), st.none() | st.integers(0, 10**13))
+def test_last_event_ts_is_the_newest_of_the_events_and_the_stored_row(stamps: list, stored_last: Any) -> None:
+    events = order_events(ValidEvent(id=f"e{i}", type="span-update", timestamp=ts, kind="observation",
+                                     entity_id="o", body={}) for i, ts in enumerate(stamps))
+    stored = None if stored_last is None else {"created_at": 5, "last_event_ts": stored_last}
+    row: dict[str, Any] = {}
+    merge_module._finish(row, stored, events, NOW)
+    candidates = [*stamps, *([] if stored_last is None else [stored_last])]
+    assert row.get("last_event_ts") == (max(candidates) if candidates else None)
+    assert row["created_at"] == (5 if stored else NOW) and row["updated_at"] == NOW
+
+
+def test_new_observation_rows_never_share_a_map() -> None:
+    first, second = obs([span("span-create", 0)]), obs([span("span-create", 0)])
+    for key, value in first.items():
+        if isinstance(value, dict | list):
+            assert value is not second[key], key
+    first["metadata"]["x"] = 1
+    first["usage_details"]["input"] = 1
+    assert obs([span("span-create", 0)])["metadata"] == {} and second["usage_details"] == {}
+
+
+@given(st.dictionaries(st.sampled_from(["id", "input", "output", "name", "metadata"]), _json))
+def test_log_body_drops_io_keeps_the_rest_in_order_and_mutates_nothing(body: dict) -> None:
+    before = dict(body)
+    logged = entity_merge_module.log_body(body)
+    assert list(logged.items()) == [(k, v) for k, v in body.items() if k not in ("input", "output")]
+    assert body == before and list(body) == list(before)

@@ -16,6 +16,7 @@ from lightfuse.services.pricing import (
     default_tier_prices,
     enrich_observation,
     load_builtin_models,
+    observation_enrichment,
     select_tier,
 )
 
@@ -400,3 +401,19 @@ def test_enrich_does_not_mutate_input(book: PriceBook) -> None:
     snapshot = {k: (dict(v) if isinstance(v, dict) else v) for k, v in row.items()}
     enrich_observation(row, book)
     assert row == snapshot
+
+
+@pytest.mark.parametrize("row", [
+    obs(None),
+    obs("gpt-4o", {"input": 1000, "output": 500}),
+    obs("gpt-4o", {"input": 10}, {"input": 0.5}),
+    obs("no-such-model", {"input": 3}, internal_model_id="stale", usage_details={"old": 1}, total_cost=9.0),
+])
+def test_enrichment_is_the_columns_enrich_observation_fills_in(book, row):
+    before = {k: (dict(v) if isinstance(v, dict) else v) for k, v in row.items()}
+    enriched = enrich_observation(row, book)
+    columns = observation_enrichment(row, book)
+    assert enriched == {**row, **columns} and list(enriched) == list({**row, **columns})
+    assert set(columns) == {"internal_model_id", "usage_details", "usage_pricing_tier_id", "usage_pricing_tier_name",
+                            "cost_details", "total_cost"}
+    assert row == before  # neither changes the row it is given

@@ -19,6 +19,25 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+def _bind_none_as_null(value: None) -> None:
+    return None
+
+
+def _register_fast_adapters(dbapi: Any) -> None:
+    """Make the sqlite3 module bind None and bools through registered adapters: the same values, a fraction of
+    the cost.
+
+    CPython's sqlite3 (3.11) sends every parameter that is not exactly int/float/str/bytearray through its
+    adapter protocol: a failed registry lookup, then two failed attribute lookups (``__adapt__``,
+    ``__conform__``), and only then does it bind the value as it is - NULL for None, the integer for a bool.
+    That was ~0.3 us per None (the ingestion writer binds about a dozen per observation row) and ~0.4 us per
+    bool; a registered adapter is found by the first lookup. The registry is the sqlite3 module's
+    (process-wide), and these adapters give what the module bound anyway, so no connection's behaviour changes.
+    """
+    dbapi.register_adapter(type(None), _bind_none_as_null)
+    dbapi.register_adapter(bool, int)
+
+
 def make_engine(url: str, *, sqlite_synchronous: str = "normal", pool_size: int = 8) -> Engine:
     """An engine with JSON through orjson; on SQLite WAL mode so readers never wait for the writer."""
     if url.startswith("sqlite"):
@@ -34,6 +53,7 @@ def make_engine(url: str, *, sqlite_synchronous: str = "normal", pool_size: int 
             pool_size=pool_size,
             max_overflow=pool_size * 2,
         )
+        _register_fast_adapters(engine.dialect.dbapi)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):  # pragma: no cover - exercised by every test

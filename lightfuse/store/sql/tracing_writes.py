@@ -6,13 +6,14 @@ columns denormalised from usage_details.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import operator
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from sqlalchemy import JSON, Boolean, Connection, Table, delete, select, tuple_
 
-from lightfuse.store.sql.database import insert_for
 from lightfuse.store.sql.tables import ingestion_events, observations, scores, trace_sessions, traces
 
 TABLES: dict[str, Table] = {"trace": traces, "observation": observations, "score": scores}
@@ -22,15 +23,9 @@ _IO_COLUMNS = ("input", "output")
 _CHUNK = 500
 
 
-def dump_io(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):  # strings are stored raw and JSON-parsed on read, as Langfuse does
-        return value
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-
-
 def load_io(text: str | None) -> Any:
+    """IO as read: the writer stores strings raw and anything else as JSON text, and parses both on read (as
+    Langfuse does), so a string that is valid JSON comes back parsed."""
     if text is None:
         return None
     try:
@@ -47,18 +42,6 @@ def token_columns(usage: dict[str, Any] | None) -> tuple[int, int, int]:
     out = sum(v for k, v in usage.items() if "output" in k and isinstance(v, int))
     total = usage.get("total")
     return inp, out, total if isinstance(total, int) else 0
-
-
-def row_to_db(kind: str, row: dict[str, Any]) -> dict[str, Any]:
-    values = dict(row)
-    if kind != "score":
-        for col in _IO_COLUMNS:
-            values[col] = dump_io(values.get(col))
-    if kind == "observation":
-        values["input_tokens"], values["output_tokens"], values["total_tokens"] = token_columns(
-            values.get("usage_details")
-        )
-    return values
 
 
 def row_from_db(kind: str, mapping: Any) -> dict[str, Any]:
@@ -88,7 +71,13 @@ def get_rows(conn: Connection, kind: str, project_id: str, ids: Sequence[str]) -
     converters = _row_converters(dialect, kind)
     out: dict[str, dict[str, Any]] = {}
     for chunk in _chunks(list(ids)):
-        result = conn.exec_driver_sql(_select_sql(dialect, kind, len(chunk)), (project_id, *chunk))
+        # The IN list is padded to a power of two by repeating an id (which selects nothing more): a table then
+        # has a few statements, each compiled once per connection, instead of one per id count - and on SQLite
+        # they do not crowd the upserts' statements out of the connection's statement cache.
+        padded = 1 << (len(chunk) - 1).bit_length()
+        result = conn.exec_driver_sql(
+            _select_sql(dialect, kind, padded), (project_id, *chunk, *[chunk[-1]] * (padded - len(chunk)))
+        )
         for values in result:
             row = dict(zip(names, values, strict=True))
             for name, convert in converters:
@@ -113,7 +102,7 @@ def _select_sql(dialect: str, kind: str, count: int) -> str:
             f'SELECT {columns} FROM "{TABLES[kind].name}" '
             f"WHERE project_id = {mark} AND id IN ({', '.join([mark] * count)})"
         )
-        _SELECT_SQL[key] = sql  # bounded: counts go up to _CHUNK
+        _SELECT_SQL[key] = sql  # bounded: powers of two up to _CHUNK
     return sql
 
 
@@ -141,62 +130,170 @@ def _json_from_text(value: Any) -> Any:
 # The writer is the ingestion hot path: its upserts go to the driver as plain SQL text with positional
 # parameters (built once per dialect and table), skipping SQLAlchemy's per-row parameter processing, which
 # cost more than SQLite's own work. JSON columns are serialised here with orjson; Postgres casts them.
-_UPSERT_SQL: dict[tuple[str, str], tuple[str, tuple[str, ...], frozenset[str]]] = {}
-_JSON_DUMP_OPTS = orjson.OPT_NON_STR_KEYS
+#
+# On SQLite many rows go into one multi-row INSERT instead of an executemany. The sqlite3 module releases the
+# GIL around every step of a statement, and executemany steps once per row: while another thread runs Python
+# (the event loop decoding requests), each step then waits up to the interpreter's switch interval (5 ms) to
+# get the GIL back. With a busy thread beside it, the writer took ~3.9 ms per OTLP span that way and ~0.14 ms
+# with one statement per block of rows. Blocks are powers of two rows, so that a table has a few statements,
+# each compiled once per connection (sqlite3's statement cache) - a 256-row one takes ~6 ms to compile.
+# Postgres keeps executemany: psycopg pipelines it, and one multi-row ON CONFLICT DO UPDATE cannot touch a
+# key twice (a re-sent event in the same commit), which SQLite's upsert handles row by row.
+#
+# JSON is dumped without OPT_NON_STR_KEYS first: that option slows every dict down (~1.6x on event bodies),
+# and only values built in Python can have a key that is not a string; those are dumped again with it.
+_MAX_BLOCK_ROWS = 256
+# the SQLite library's bound on variables per statement (32766 by default since 3.32), read on first use
+_sqlite_variable_limit: int | None = None
+# observations' token columns are not in the row: they are derived from usage_details, and bound last
+_TOKEN_COLUMNS = ("input_tokens", "output_tokens", "total_tokens")
 
 
-def _upsert_sql(dialect: str, kind: str) -> tuple[str, tuple[str, ...], frozenset[str]]:
+@dataclass(frozen=True)
+class _Upsert:
+    """One table's upsert statement for one dialect, and how a row becomes its parameters."""
+
+    insert: str  # INSERT INTO ... (columns) VALUES
+    row_marks: str  # one row's placeholders: (?, ?, ...)
+    on_conflict: str  # ON CONFLICT ... DO ...
+    names: tuple[str, ...]  # the row keys bound, in statement order (the token columns follow them)
+    take: Callable[[dict[str, Any]], tuple[Any, ...]]  # the values of ``names`` from a complete row, in C
+    io_positions: tuple[int, ...]  # input/output: JSON text, except that strings are stored raw
+    json_positions: tuple[int, ...]
+    tokens: bool
+    block_sql: dict[int, str] = field(default_factory=dict)  # rows per statement -> its SQL
+
+    @property
+    def sql(self) -> str:
+        return self.sql_for(1)
+
+    def sql_for(self, rows: int) -> str:
+        sql = self.block_sql.get(rows)
+        if sql is None:
+            sql = self.block_sql[rows] = f"{self.insert} {', '.join([self.row_marks] * rows)} {self.on_conflict}"
+        return sql
+
+
+# what the writer upserts: kind -> (table, conflict key, whether a conflicting row is replaced or kept)
+_TARGETS: dict[str, tuple[Table, tuple[str, ...], bool]] = {
+    "trace": (traces, ("project_id", "id"), True),
+    "observation": (observations, ("project_id", "id"), True),
+    "score": (scores, ("project_id", "id"), True),
+    "event": (
+        ingestion_events,
+        ("project_id", "entity_kind", "entity_created_at", "entity_id", "event_id"),
+        True,
+    ),
+    "session": (trace_sessions, ("project_id", "id"), False),
+}
+_UPSERTS: dict[tuple[str, str], _Upsert] = {}
+
+
+def _upsert_for(dialect: str, kind: str) -> _Upsert:
     key = (dialect, kind)
-    cached = _UPSERT_SQL.get(key)
-    if cached is not None:
-        return cached
-    if kind == "event":
-        table, conflict = ingestion_events, ("project_id", "entity_kind", "entity_created_at", "entity_id", "event_id")
-    else:
-        table, conflict = TABLES[kind], ("project_id", "id")
-    names = tuple(c.name for c in table.columns)
+    found = _UPSERTS.get(key)
+    if found is not None:
+        return found
+    table, conflict, replace = _TARGETS[kind]
+    tokens = kind == "observation"
+    names = tuple(c.name for c in table.columns if not (tokens and c.name in _TOKEN_COLUMNS))
+    columns = names + (_TOKEN_COLUMNS if tokens else ())
     json_cols = frozenset(c.name for c in table.columns if isinstance(c.type, JSON))
     if dialect == "postgresql":
-        marks = ", ".join("%s::jsonb" if n in json_cols else "%s" for n in names)
+        marks = ", ".join("%s::jsonb" if n in json_cols else "%s" for n in columns)
     else:
-        marks = ", ".join("?" for _ in names)
-    quoted = ", ".join(f'"{n}"' for n in names)
-    updates = ", ".join(f'"{n}" = excluded."{n}"' for n in names if n not in conflict)
-    sql = (
-        f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks}) '
-        f"ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {updates}"
+        marks = ", ".join("?" for _ in columns)
+    quoted = ", ".join(f'"{n}"' for n in columns)
+    if replace:
+        updates = ", ".join(f'"{n}" = excluded."{n}"' for n in columns if n not in conflict)
+        action = f"DO UPDATE SET {updates}"
+    else:
+        action = "DO NOTHING"
+    found = _Upsert(
+        insert=f'INSERT INTO "{table.name}" ({quoted}) VALUES',
+        row_marks=f"({marks})",
+        on_conflict=f"ON CONFLICT ({', '.join(conflict)}) {action}",
+        names=names,
+        take=operator.itemgetter(*names),
+        io_positions=tuple(i for i, n in enumerate(names) if kind != "score" and n in _IO_COLUMNS),
+        json_positions=tuple(i for i, n in enumerate(names) if n in json_cols),
+        tokens=tokens,
     )
-    cached = (sql, names, json_cols)
-    _UPSERT_SQL[key] = cached
-    return cached
+    _UPSERTS[key] = found
+    return found
 
 
-def _execute_upsert(conn: Connection, kind: str, rows: Iterable[dict[str, Any]]) -> None:
-    sql, names, json_cols = _upsert_sql(conn.dialect.name, kind)
-    json_positions = [i for i, n in enumerate(names) if n in json_cols]
+def _upsert_params(upsert: _Upsert, rows: Iterable[dict[str, Any]]) -> list[Any]:
+    """The positional parameters of ``rows``, row after row in one flat list (what a multi-row statement binds):
+    one pass per row, no intermediate dict."""
+    names, take, io_positions, json_positions = upsert.names, upsert.take, upsert.io_positions, upsert.json_positions
+    tokens = upsert.tokens
     dumps = orjson.dumps
     params = []
     for row in rows:
-        values = [row.get(n) for n in names]
+        try:
+            values = list(take(row))
+        except KeyError:  # a row without some columns: they are written as NULL
+            values = [row.get(n) for n in names]
+        for i in io_positions:
+            value = values[i]
+            if value is not None and not isinstance(value, str):  # strings are stored raw (see load_io)
+                try:
+                    values[i] = dumps(value).decode()
+                except orjson.JSONEncodeError:
+                    values[i] = _dump_non_str_keys(value)
         for i in json_positions:
             value = values[i]
             if value is not None:
-                values[i] = dumps(value, option=_JSON_DUMP_OPTS).decode()
-        params.append(tuple(values))
-    if params:
-        conn.exec_driver_sql(sql, params)
+                try:
+                    values[i] = dumps(value).decode()
+                except orjson.JSONEncodeError:
+                    values[i] = _dump_non_str_keys(value)
+        params += values
+        if tokens:
+            params += token_columns(row.get("usage_details"))
+    return params
+
+
+def _dump_non_str_keys(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _block_rows(conn: Connection, columns: int) -> int:
+    """The most rows one SQLite statement of this table takes: _MAX_BLOCK_ROWS, unless the library binds fewer
+    variables per statement than that needs."""
+    global _sqlite_variable_limit
+    if _sqlite_variable_limit is None:
+        driver = conn.connection.driver_connection
+        _sqlite_variable_limit = driver.getlimit(conn.dialect.dbapi.SQLITE_LIMIT_VARIABLE_NUMBER)
+    return max(1, min(_MAX_BLOCK_ROWS, _sqlite_variable_limit // columns))
+
+
+def _execute_upsert(conn: Connection, upsert: _Upsert, params: list[Any], count: int) -> None:
+    """Write ``count`` rows given as flat ``params``."""
+    width = len(params) // count
+    if conn.dialect.name != "sqlite":
+        conn.exec_driver_sql(upsert.sql, [tuple(params[i : i + width]) for i in range(0, len(params), width)])
+        return
+    most = _block_rows(conn, width)
+    done = 0
+    while done < count:
+        rows = min(most, 1 << ((count - done).bit_length() - 1))  # the largest power of two left
+        conn.exec_driver_sql(upsert.sql_for(rows), tuple(params[done * width : (done + rows) * width]))
+        done += rows
 
 
 def upsert_rows(conn: Connection, kind: str, rows: list[dict[str, Any]]) -> None:
-    """Insert or replace whole rows (the merge already folded the stored state into them)."""
+    """Insert or replace whole rows (the merge already folded the stored state into them); a column missing
+    from a row is written as NULL. Rows are written in order: of two rows with the same key, the later wins."""
     if rows:
-        _execute_upsert(conn, kind, (row_to_db(kind, r) for r in rows))
+        upsert = _upsert_for(conn.dialect.name, kind)
+        _execute_upsert(conn, upsert, _upsert_params(upsert, rows), len(rows))
 
 
 def insert_events(conn: Connection, events: list[dict[str, Any]]) -> None:
     """Append to the raw event log; a re-sent event id replaces its earlier copy."""
-    if events:
-        _execute_upsert(conn, "event", events)
+    upsert_rows(conn, "event", events)
 
 
 def list_entity_events(
@@ -233,10 +330,8 @@ def _delete_logged(conn: Connection, project_id: str, kind: str, keys: Sequence[
 
 
 def ensure_sessions(conn: Connection, sessions: list[dict[str, Any]]) -> None:
-    if not sessions:
-        return
-    stmt = insert_for(conn)(trace_sessions).on_conflict_do_nothing(index_elements=["project_id", "id"])
-    conn.execute(stmt, sessions)
+    """Insert sessions that do not exist yet (whole rows); existing ones are left as they are."""
+    upsert_rows(conn, "session", sessions)
 
 
 def delete_traces(conn: Connection, project_id: str, trace_ids: Sequence[str]) -> None:
