@@ -41,11 +41,13 @@ from lightfuse.services.ingestion_pipeline import IngestionPipeline
 from lightfuse.services.media import MediaService
 from lightfuse.services.model_registry import ModelRegistry
 from lightfuse.services.otel_ingest import OtlpIngestor
+from lightfuse.services.project_purge import ProjectPurger
 from lightfuse.services.prompts import PromptService
 from lightfuse.store.blobs import BlobStore, LocalDirectoryBlobStore
 from lightfuse.store.sql import migrate
 from lightfuse.store.sql.database import make_engine
 from lightfuse.web import install as install_web
+from lightfuse.worker.daemon import PeriodicDaemon
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,7 @@ class Services:
     datasets: DatasetService
     dataset_runs: DatasetRunService
     annotations: AnnotationService
+    purger: ProjectPurger
     version: str = __version__
 
 
@@ -77,14 +80,16 @@ def build_services(settings: Settings) -> Services:
         engine, models.price_book, max_pending_events=settings.ingest_queue_max_events
     )
     accounts.provision(settings.init)
-    media = MediaService(engine, build_blob_store(settings), settings.encryption_key or settings.salt or "",
+    blobs = build_blob_store(settings)
+    media = MediaService(engine, blobs, settings.encryption_key or settings.salt or "",
                          max_content_length=settings.media.max_content_length,
                          download_url_ttl=settings.media.download_url_expiry_seconds)
     # experiment spans also become dataset run items (services/experiments.py)
     otlp = ExperimentAwareOtlpIngestor(pipeline, ExperimentRecorder(engine))
     return Services(settings, engine, keys, accounts, models, pipeline, otlp,
                     prompts=PromptService(engine), media=media, datasets=DatasetService(engine, media),
-                    dataset_runs=DatasetRunService(engine), annotations=AnnotationService(engine))
+                    dataset_runs=DatasetRunService(engine), annotations=AnnotationService(engine),
+                    purger=ProjectPurger(engine, blobs, grace_seconds=settings.project_purge_grace_seconds))
 
 
 def build_blob_store(settings: Settings) -> BlobStore:
@@ -105,10 +110,16 @@ def create_app(services: Services) -> FastAPI:
     async def lifespan(_app: FastAPI):
         services.pipeline.start()
         flusher = asyncio.create_task(_flush_key_use(services))
+        # deleted projects' data (services/project_purge.py): soon after start, then every interval
+        interval = services.settings.project_purge_interval_seconds
+        purge = PeriodicDaemon("project purge", services.purger.purge_due, interval=interval,
+                               first_delay=min(interval, 10))
+        purge.start()
         try:
             yield
         finally:
             flusher.cancel()
+            await purge.stop()
             # drain: every acknowledged event is already committed, this finishes what is queued
             await asyncio.to_thread(services.pipeline.stop)
             services.keys.flush_last_used()

@@ -91,6 +91,13 @@ class Settings(BaseSettings):
     sqlite_synchronous: Literal["normal", "full"] = Field(
         "normal", validation_alias=AliasChoices("LIGHTFUSE_SQLITE_SYNCHRONOUS")
     )
+    # Deleted projects: how long their data is kept (seconds after the deletion) and how often the purge runs.
+    project_purge_grace_seconds: float = Field(
+        0, ge=0, validation_alias=AliasChoices("LIGHTFUSE_PROJECT_PURGE_GRACE_SECONDS")
+    )
+    project_purge_interval_seconds: float = Field(
+        60, gt=0, validation_alias=AliasChoices("LIGHTFUSE_PROJECT_PURGE_INTERVAL_SECONDS")
+    )
     init: InitSettings = Field(default_factory=InitSettings)
     media: MediaStorageSettings = Field(default_factory=MediaStorageSettings)
 

@@ -218,6 +218,11 @@ class WebAccounts:
         with self._engine.begin() as conn:
             if store.list_projects(conn, access.id):
                 raise AccountError("Delete the organisation's projects first.")
+            # deleting the organisation would cascade to the project rows the purge works from, stranding their
+            # data (tracing tables have no foreign keys), so wait until the purge removed them
+            if store.count_deleted_projects(conn, access.id):
+                raise AccountError("The organisation's deleted projects are still being removed; try again in a "
+                                   "few minutes.")
             store.delete_organization(conn, access.id)
 
     def list_org_projects(self, access: OrgAccess) -> list[dict[str, Any]]:
@@ -322,8 +327,10 @@ class WebAccounts:
             store.update_project(conn, access.id, now=now_ms(), name=name)
 
     def delete_project(self, access: ProjectAccess) -> None:
-        """Soft delete: the project disappears at once and its keys stop working; its tracing data stays
-        until a purge job removes it (as in Langfuse, where deletion is asynchronous)."""
+        """Soft delete: the project disappears at once and its keys stop working. Its data (traces, events,
+        media and their bytes, prompts, datasets, ... and finally the project row) is removed by the background
+        purge, ``services/project_purge.py``, once ``LIGHTFUSE_PROJECT_PURGE_GRACE_SECONDS`` have passed (as in
+        Langfuse, deletion is asynchronous)."""
         access.require("project:delete")
         now = now_ms()
         with self._engine.begin() as conn:

@@ -282,6 +282,11 @@ def test_project_lifecycle_and_keys(app):
     b.post(f"/project/{project_id}/settings/delete", {"confirm": "Renamed"}, page=project)
     assert b.get(project).status_code == 404
     assert b.c.get("/api/public/traces", auth=(key["publicKey"], key["secretKey"])).status_code == 401
+    # the organisation waits for the purge of its deleted project (else the project's data would be stranded)
+    b.post(f"{org}/delete", page=f"{org}/settings")
+    assert b.get(org).status_code == 200
+    app.services.purger.purge_due()  # (or the background purge did it already)
+    assert app.services.purger.pending() == []
     # the now empty organisation can be deleted
     b.post(f"{org}/delete", page=f"{org}/settings")
     assert b.get(org).status_code == 404

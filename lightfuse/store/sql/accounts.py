@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete, func, select, update
 
 from lightfuse.store.sql.database import insert_for
 from lightfuse.store.sql.tables import (
@@ -88,6 +88,12 @@ def update_project(conn: Connection, project_id: str, *, now: int, **values: Any
 
 def delete_project(conn: Connection, project_id: str) -> None:
     conn.execute(delete(projects).where(projects.c.id == project_id))
+
+
+def count_deleted_projects(conn: Connection, org_id: str) -> int:
+    """Projects of the organisation that are deleted but not purged yet."""
+    stmt = select(func.count()).where(projects.c.org_id == org_id, projects.c.deleted_at.is_not(None))
+    return conn.execute(stmt).scalar_one()
 
 
 def list_projects(conn: Connection, org_id: str) -> list[dict]:
