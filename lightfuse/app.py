@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from dataclasses import dataclass
 
 from fastapi import FastAPI
@@ -48,8 +47,6 @@ from lightfuse.store.sql import migrate
 from lightfuse.store.sql.database import make_engine
 from lightfuse.web import install as install_web
 from lightfuse.worker.daemon import PeriodicDaemon
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -109,16 +106,19 @@ def create_app(services: Services) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
         services.pipeline.start()
-        flusher = asyncio.create_task(_flush_key_use(services))
+        # API keys' last use, recorded in memory per request, reaches the database every 30 s
+        key_use = PeriodicDaemon("API key use", lambda _should_stop: services.keys.flush_last_used(),
+                                 interval=30, first_delay=30)
         # deleted projects' data (services/project_purge.py): soon after start, then every interval
         interval = services.settings.project_purge_interval_seconds
         purge = PeriodicDaemon("project purge", services.purger.purge_due, interval=interval,
                                first_delay=min(interval, 10))
+        key_use.start()
         purge.start()
         try:
             yield
         finally:
-            flusher.cancel()
+            await key_use.stop()
             await purge.stop()
             # drain: every acknowledged event is already committed, this finishes what is queued
             await asyncio.to_thread(services.pipeline.stop)
@@ -133,12 +133,3 @@ def create_app(services: Services) -> FastAPI:
         app.include_router(module.router)
     install_web(app, services)
     return app
-
-
-async def _flush_key_use(services: Services) -> None:
-    while True:
-        await asyncio.sleep(30)
-        try:
-            await asyncio.to_thread(services.keys.flush_last_used)
-        except Exception:  # pragma: no cover - logged, next round retries
-            log.exception("could not record API key use")

@@ -134,8 +134,8 @@ def _json_from_text(value: Any) -> Any:
 # On SQLite many rows go into one multi-row INSERT instead of an executemany. The sqlite3 module releases the
 # GIL around every step of a statement, and executemany steps once per row: while another thread runs Python
 # (the event loop decoding requests), each step then waits up to the interpreter's switch interval (5 ms) to
-# get the GIL back. With a busy thread beside it, the writer took ~3.9 ms per OTLP span that way and ~0.14 ms
-# with one statement per block of rows. Blocks are powers of two rows, so that a table has a few statements,
+# get the GIL back. Beside a thread looping in Python, the writer took ~23.5 ms per OTLP span that way and
+# ~0.5 ms with one statement per block of rows (16 requests of the OTLP bench payload, 2-core VM). Blocks are powers of two rows, so that a table has a few statements,
 # each compiled once per connection (sqlite3's statement cache) - a 256-row one takes ~6 ms to compile.
 # Postgres keeps executemany: psycopg pipelines it, and one multi-row ON CONFLICT DO UPDATE cannot touch a
 # key twice (a re-sent event in the same commit), which SQLite's upsert handles row by row.
@@ -228,7 +228,6 @@ def _upsert_params(upsert: _Upsert, rows: Iterable[dict[str, Any]]) -> list[Any]
     one pass per row, no intermediate dict."""
     names, take, io_positions, json_positions = upsert.names, upsert.take, upsert.io_positions, upsert.json_positions
     tokens = upsert.tokens
-    dumps = orjson.dumps
     params = []
     for row in rows:
         try:
@@ -238,25 +237,22 @@ def _upsert_params(upsert: _Upsert, rows: Iterable[dict[str, Any]]) -> list[Any]
         for i in io_positions:
             value = values[i]
             if value is not None and not isinstance(value, str):  # strings are stored raw (see load_io)
-                try:
-                    values[i] = dumps(value).decode()
-                except orjson.JSONEncodeError:
-                    values[i] = _dump_non_str_keys(value)
+                values[i] = _json_text(value)
         for i in json_positions:
             value = values[i]
             if value is not None:
-                try:
-                    values[i] = dumps(value).decode()
-                except orjson.JSONEncodeError:
-                    values[i] = _dump_non_str_keys(value)
+                values[i] = _json_text(value)
         params += values
         if tokens:
             params += token_columns(row.get("usage_details"))
     return params
 
 
-def _dump_non_str_keys(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+def _json_text(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:  # a key that is not a string (see above): the slower option handles it
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _block_rows(conn: Connection, columns: int) -> int:
