@@ -13,7 +13,14 @@ from collections.abc import Callable
 from typing import Any
 
 from lightfuse.services.ingestion_events import ValidEvent
-from lightfuse.services.merge import is_truthy_io, merge_observation, merge_score, merge_trace, order_events
+from lightfuse.services.merge import (
+    clamp_end_time,
+    is_truthy_io,
+    merge_observation,
+    merge_score,
+    merge_trace,
+    order_events,
+)
 
 IO_KEYS = ("input", "output")
 # each IO column with the column holding the envelope timestamp of the event that supplied it
@@ -84,6 +91,9 @@ def merge_entity(
     if stored is not None:
         for key in _IMMUTABLE[kind]:
             row[key] = stored[key]
+        if kind == "observation":
+            # the replay clamped the end to the replayed start; the stored start is the one that stays
+            clamp_end_time(row)
     if kind == "score":
         return row
     latest = _latest_io(new_events)

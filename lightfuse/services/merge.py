@@ -21,7 +21,7 @@ from lightfuse.services.ingestion_events import ValidEvent
 from lightfuse.services.rows import ObservationRow, ScoreRow, TraceRow
 from lightfuse.services.usage import normalise_cost, normalise_usage
 
-__all__ = ["merge_observation", "merge_score", "merge_trace", "order_events"]
+__all__ = ["clamp_end_time", "merge_observation", "merge_score", "merge_trace", "order_events"]
 
 # Nested metadata deeper than this is replaced rather than merged: it keeps the recursion bounded for hostile
 # payloads (the JSON parser allows deeper nesting than Python's default recursion limit comfortably handles).
@@ -299,11 +299,16 @@ def merge_observation(
     _require_id(row, "observation")
     if row.get("level") is None:
         row["level"] = "DEFAULT"
+    clamp_end_time(row)
+    _finish(row, stored, ordered, now_ms)
+    return row  # type: ignore[return-value]
+
+
+def clamp_end_time(row: dict[str, Any]) -> None:
+    """An observation never ends before it starts: an earlier end time is moved to the start."""
     end, start = row.get("end_time"), row.get("start_time")
     if end is not None and start is not None and end < start:
         row["end_time"] = start
-    _finish(row, stored, ordered, now_ms)
-    return row  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------------------------------------------------

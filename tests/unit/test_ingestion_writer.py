@@ -130,6 +130,8 @@ def _expected(kind: str, events: list[ValidEvent], first_commit: list[ValidEvent
         first = merge_observation(None, first_commit, "p", 0, lambda: "unused")
     for key in IMMUTABLE[kind]:  # first writer wins: the first commit's events decide
         row[key] = first[key]
+    if kind == "observation" and row["end_time"] is not None and row["end_time"] < row["start_time"]:
+        row["end_time"] = row["start_time"]  # never before the start that stays
     for key in ("input", "output"):  # the latest truthy value, with the timestamp of the event that sent it
         supplied = [e for e in events if is_truthy_io(e.body.get(key))]
         row[f"{key}_event_ts"] = max((e.timestamp for e in supplied), default=None)
@@ -160,3 +162,24 @@ def test_stored_row_is_the_merge_of_all_events_whatever_the_commits(writer, raw,
                 first = [e for e in first_commit if e.entity_id == entity_id]
                 got = {k: v for k, v in stored[entity_id].items() if k not in ("created_at", "updated_at")}
                 assert got == _expected(kind, own, first, book), (kind, entity_id)
+
+
+def test_replay_keeps_the_end_time_at_or_after_the_stored_start(writer):
+    # the first commit fixes the start (no startTime: the event's own time); a later commit brings an earlier
+    # event, which makes the writer replay, and an end time before every start
+    engine, pipeline, _book = writer
+    prefix = uuid.uuid4().hex[:8]
+    body = {"id": f"{prefix}-obs", "traceId": f"{prefix}-trace"}
+
+    def span(n: int, ts: int, **extra: Any) -> ValidEvent:
+        event = validate_event({"id": f"{prefix}-e{n}", "type": "span-create", "timestamp": iso(ts),
+                                "body": {**body, **extra}}, "project")
+        assert isinstance(event, ValidEvent)
+        return event
+
+    assert pipeline.submit_sync("p", [span(1, T0 + 2000)]) == {}
+    assert pipeline.submit_sync("p", [span(2, T0 + 1000), span(3, T0 + 3000, endTime=iso(T0))]) == {}
+    with engine.connect() as conn:
+        row = tracing_writes.get_rows(conn, "observation", "p", [f"{prefix}-obs"])[f"{prefix}-obs"]
+    assert row["start_time"] == T0 + 2000  # first writer wins
+    assert row["end_time"] == T0 + 2000
