@@ -40,6 +40,7 @@ from lightfuse.services.ingestion_pipeline import IngestionPipeline
 from lightfuse.services.media import MediaService
 from lightfuse.services.model_registry import ModelRegistry
 from lightfuse.services.otel_ingest import OtlpIngestor
+from lightfuse.services.otlp_offload import DecodeOffload
 from lightfuse.services.project_purge import ProjectPurger
 from lightfuse.services.prompts import PromptService
 from lightfuse.store.blobs import BlobStore, LocalDirectoryBlobStore
@@ -82,7 +83,8 @@ def build_services(settings: Settings) -> Services:
                          max_content_length=settings.media.max_content_length,
                          download_url_ttl=settings.media.download_url_expiry_seconds)
     # experiment spans also become dataset run items (services/experiments.py)
-    otlp = ExperimentAwareOtlpIngestor(pipeline, ExperimentRecorder(engine))
+    otlp = ExperimentAwareOtlpIngestor(pipeline, ExperimentRecorder(engine),
+                                       DecodeOffload(settings.otlp_decode_processes))
     return Services(settings, engine, keys, accounts, models, pipeline, otlp,
                     prompts=PromptService(engine), media=media, datasets=DatasetService(engine, media),
                     dataset_runs=DatasetRunService(engine), annotations=AnnotationService(engine),
@@ -122,6 +124,7 @@ def create_app(services: Services) -> FastAPI:
             await purge.stop()
             # drain: every acknowledged event is already committed, this finishes what is queued
             await asyncio.to_thread(services.pipeline.stop)
+            await asyncio.to_thread(services.otlp.close)
             services.keys.flush_last_used()
 
     app = FastAPI(title="Lightfuse", version=services.version, lifespan=lifespan, docs_url="/api/docs",

@@ -5,6 +5,7 @@ Built once in ``cli.main`` (or a test) and passed down; nothing reads the enviro
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from pathlib import Path
@@ -97,6 +98,15 @@ class Settings(BaseSettings):
     )
     project_purge_interval_seconds: float = Field(
         60, gt=0, validation_alias=AliasChoices("LIGHTFUSE_PROJECT_PURGE_INTERVAL_SECONDS")
+    )
+    # OTLP exports are decoded in this many helper processes (started on the first large export), so that the
+    # server's GIL is left to HTTP and the writer; 0 decodes in the server process. Default: 1 where the machine
+    # has a second CPU for it.
+    otlp_decode_processes: int = Field(
+        default_factory=lambda: 1 if (os.cpu_count() or 1) > 1 else 0,
+        ge=0,
+        le=64,
+        validation_alias=AliasChoices("LIGHTFUSE_OTLP_DECODE_PROCESSES"),
     )
     init: InitSettings = Field(default_factory=InitSettings)
     media: MediaStorageSettings = Field(default_factory=MediaStorageSettings)

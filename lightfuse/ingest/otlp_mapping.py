@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from lightfuse.ingest import otlp_fields as f
 from lightfuse.ingest.otlp_io import extract_io
@@ -31,7 +31,7 @@ from lightfuse.ingest.otlp_scan import AttributeScan, scan_attributes
 from lightfuse.ingest.otlp_usage import extract_cost_details, extract_usage_details
 from lightfuse.ingest.otlp_util import valid_ms
 
-__all__ = ["spans_to_events", "event_id"]
+__all__ = ["MappedExport", "event_id", "map_export", "spans_to_events"]
 
 _TRACE, _PARTIAL, _SHALLOW = "full", "partial", "shallow"
 _EVENT_TYPES = {
@@ -73,7 +73,7 @@ def spans_to_events(
     *,
     claim_trace: Callable[[str], bool] | None = None,
 ) -> list[dict]:
-    """Map decoded resourceSpans to Langfuse ingestion events.
+    """Map decoded resourceSpans to Langfuse ingestion events (``map_export`` with ``claim_trace`` applied).
 
     ``claim_trace(trace_id)`` (optional) is called once per trace id in the export and returns
     True when the trace was not seen recently (e.g. a SET NX with a 10-minute TTL). Shallow trace
@@ -81,6 +81,29 @@ def spans_to_events(
     the merge, so re-sending shallow events for a trace whose root arrived earlier would undo it.
     Without it, every export that lacks a full/partial event for a trace carries one shallow event.
     """
+    mapped = map_export(resource_spans, now_ms)
+    if claim_trace is None:
+        return mapped.events
+    dropped = mapped.unclaimed_shallow_ids(claim_trace)
+    return [e for e in mapped.events if e["id"] not in dropped] if dropped else mapped.events
+
+
+class MappedExport(NamedTuple):
+    """An export's events, with what applying trace claims needs: every trace id in export order and the id of
+    each trace's shallow event (a trace whose export carries a full or partial event has none)."""
+
+    events: list[Any]
+    trace_ids: list[str]
+    shallow_event_ids: dict[str, str]
+
+    def unclaimed_shallow_ids(self, claim_trace: Callable[[str], bool]) -> set[str]:
+        """Claim every trace of the export; the ids of the shallow events of traces that were not claimed."""
+        shallow = self.shallow_event_ids
+        return {shallow[tid] for tid in self.trace_ids if not claim_trace(tid) and tid in shallow}
+
+
+def map_export(resource_spans: list[dict], now_ms: int) -> MappedExport:
+    """Map decoded resourceSpans to Langfuse ingestion events; trace claims are left to the caller."""
     if not valid_ms(now_ms):
         raise ValueError("now_ms out of range")
     events: list[dict | None] = []
@@ -133,11 +156,8 @@ def spans_to_events(
                 else:
                     index_by_id[oid] = len(events)
                     events.append(observation)
-    if claim_trace is not None:
-        for tid, (kind, idx, _start) in traces.items():
-            if not claim_trace(tid) and kind == _SHALLOW:
-                events[idx] = None
-    return [e for e in events if e is not None]
+    shallow = {tid: events[idx]["id"] for tid, (kind, idx, _start) in traces.items() if kind == _SHALLOW}
+    return MappedExport([e for e in events if e is not None], list(traces), shallow)
 
 
 def _trace_event(trace_id: str, span_id: str, body: dict[str, Any]) -> dict[str, Any]:

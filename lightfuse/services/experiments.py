@@ -29,6 +29,7 @@ from lightfuse.services.dataset_runs import ensure_run, run_item_id
 from lightfuse.services.ingestion_events import ValidEvent
 from lightfuse.services.ingestion_pipeline import IngestionPipeline
 from lightfuse.services.otel_ingest import OtlpIngestor
+from lightfuse.services.otlp_offload import DecodeOffload
 from lightfuse.store.sql import datasets as store
 from lightfuse.store.sql.transactions import write_transaction
 
@@ -157,8 +158,9 @@ class _EventsWithLinks(list):
 class ExperimentAwareOtlpIngestor(OtlpIngestor):
     """``OtlpIngestor`` that also records dataset run items once the export's spans are committed."""
 
-    def __init__(self, pipeline: IngestionPipeline, recorder: ExperimentRecorder) -> None:
-        super().__init__(pipeline)
+    def __init__(self, pipeline: IngestionPipeline, recorder: ExperimentRecorder,
+                 offload: DecodeOffload | None = None) -> None:
+        super().__init__(pipeline, offload)
         self._recorder = recorder
 
     def to_events(self, project_id: str, body: bytes, content_type: str, content_encoding: str | None

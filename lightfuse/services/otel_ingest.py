@@ -11,17 +11,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable
 
-from lightfuse.ingest.otlp_decode import OtlpDecodeError, decode_export
-from lightfuse.ingest.otlp_mapping import spans_to_events
+from lightfuse.ingest.otlp_decode import OtlpDecodeError
+from lightfuse.ingest.otlp_mapping import MappedExport
 from lightfuse.services.auth import now_ms
-from lightfuse.services.ingestion_events import EventError, ValidEvent, validate_event
+from lightfuse.services.ingestion_events import ValidEvent
 from lightfuse.services.ingestion_pipeline import IngestionPipeline
+from lightfuse.services.otlp_offload import DecodeOffload, OtlpRejected
 
 __all__ = ["OtlpIngestor", "OtlpDecodeError", "OtlpRejected"]
-
-
-class OtlpRejected(Exception):
-    """The export decoded but maps to events the pipeline cannot take; nothing was stored."""
 
 
 class RecentTraces:
@@ -57,16 +54,17 @@ class RecentTraces:
 
 
 class OtlpIngestor:
-    def __init__(self, pipeline: IngestionPipeline) -> None:
+    def __init__(self, pipeline: IngestionPipeline, offload: DecodeOffload | None = None) -> None:
         self._pipeline = pipeline
         self._recent = RecentTraces()
+        self._offload = offload or DecodeOffload(0)
 
     def to_events(self, project_id: str, body: bytes, content_type: str, content_encoding: str | None
                   ) -> list[ValidEvent]:
         """Decode, map and validate; raises OtlpDecodeError / OtlpRejected before anything is stored."""
-        resource_spans = decode_export(body, content_type, content_encoding)
-        if not resource_spans:
-            return []
+        decoded = self._offload.run(body, content_type, content_encoding, now_ms())
+        if not decoded.trace_ids:
+            return decoded.events
         claimed: list[str] = []
 
         def claim(trace_id: str) -> bool:
@@ -77,19 +75,16 @@ class OtlpIngestor:
             return False
 
         try:
-            raw_events = spans_to_events(resource_spans, now_ms(), claim_trace=claim)
-            valid: list[ValidEvent] = []
-            for raw in raw_events:
-                result = validate_event(raw, "project", epoch_ms_times=True)
-                if isinstance(result, EventError):
-                    raise OtlpRejected(f"span {raw.get('body', {}).get('id')}: {result.error}")
-                if result is not None:
-                    valid.append(result)
+            dropped = MappedExport(decoded.events, decoded.trace_ids, decoded.shallow_event_ids
+                                   ).unclaimed_shallow_ids(claim)
         except BaseException:
             # nothing of this export is stored: a retry must be mapped as if it came first
             self._recent.release(claimed)
             raise
-        return valid
+        return [e for e in decoded.events if e.id not in dropped] if dropped else decoded.events
+
+    def close(self) -> None:
+        self._offload.close()
 
     async def ingest(self, project_id: str, events: list[ValidEvent]) -> dict[str, str]:
         try:
