@@ -15,6 +15,7 @@ Contract:
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import threading
@@ -104,7 +105,8 @@ class DecodeOffload:
             if self._pool is not None or self._closed:
                 return
             # spawn, not fork: the server has threads (writer, checkpointer) whose locks a fork would copy
-            self._pool = ProcessPoolExecutor(self._processes, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(self._processes, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_child_init)
             pool = self._pool
         threading.Thread(target=self._warm_up, args=(pool,), name="lightfuse-otlp-pool-start", daemon=True).start()
 
@@ -129,3 +131,11 @@ class DecodeOffload:
 
 def _warm(_: Any) -> None:
     return None
+
+
+def _child_init() -> None:
+    # what the decoder imported lives as long as the child: keep the cyclic GC from walking it again and
+    # again, and collect the young generation less often (an export allocates tens of thousands of objects)
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
