@@ -3,8 +3,8 @@ runs ../shared/bench/ingest_load.py (or otlp_load.py with --otlp) against it, th
 the load generator counted as accepted is stored.
 
 usage: python bench/ingest_bench.py [--traces N] [--traces-per-request K] [--conc C] [--otlp]
-Prints the load generator's figures plus idle/peak RSS, the server's CPU seconds during the load and the stored
-row counts. Never run by the tests.
+Prints the load generator's figures plus idle/peak RSS, the server's CPU seconds during the load (its helper
+processes' RSS and CPU apart) and the stored row counts. Never run by the tests.
 """
 
 from __future__ import annotations
@@ -37,6 +37,12 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU the process has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """The server's helper processes (the OTLP decode pool): their CPU and memory count as the server's."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in path.read_text().split()] if path.exists() else []
 
 
 def free_port() -> int:
@@ -84,14 +90,19 @@ def main() -> int:
                    "--traces", str(a.traces), "--traces-per-request", str(a.traces_per_request),
                    "--conc", str(a.conc)]
         print("load:", " ".join(cmd[1:]))
+        helpers_before = {c: cpu_seconds(c) for c in children(server.pid)}
         cpu_before = cpu_seconds(server.pid)
         subprocess.run(cmd, check=True)
         server_cpu = cpu_seconds(server.pid) - cpu_before
+        helpers = children(server.pid)
+        helper_cpu = sum(cpu_seconds(c) - helpers_before.get(c, 0.0) for c in helpers)
         peak = rss_mb(server.pid)
+        helper_rss = sum(rss_mb(c) for c in helpers)
         db = sqlite3.connect(data / "data" / "lightfuse.db")
         counts = {t: db.execute(f"select count(*) from {t}").fetchone()[0]
                   for t in ("traces", "observations", "scores", "ingestion_events")}
-        print(f"idle_rss_mb={idle:.1f} rss_after_load_mb={peak:.1f} server_cpu_s={server_cpu:.2f}")
+        print(f"idle_rss_mb={idle:.1f} rss_after_load_mb={peak:.1f} server_cpu_s={server_cpu:.2f} "
+              f"helper_processes={len(helpers)} helper_rss_mb={helper_rss:.1f} helper_cpu_s={helper_cpu:.2f}")
         print("stored:", " ".join(f"{k}={v}" for k, v in counts.items()))
     finally:
         server.terminate()

@@ -79,7 +79,11 @@ class DecodeOffload:
                 self._start_in_background()
             return decode_to_events(body, content_type, content_encoding, now_ms)
         try:
-            return pool.submit(decode_to_events, body, content_type, content_encoding, now_ms).result()
+            future = pool.submit(decode_to_events, body, content_type, content_encoding, now_ms)
+        except RuntimeError:  # the pool broke or shut down since it was looked up (BrokenProcessPool is one)
+            return decode_to_events(body, content_type, content_encoding, now_ms)
+        try:
+            return future.result()
         except BrokenProcessPool:
             # a child died (killed from outside, out of memory): this export is decoded here, a new pool later
             log.warning("an OTLP decode process died; restarting the pool")
@@ -116,7 +120,10 @@ class DecodeOffload:
             for future in [pool.submit(_warm, None) for _ in range(self._processes)]:
                 future.result()
         except Exception:
+            # the pool stays registered (not ready), so no later export tries again: one failed start is logged
+            # once and everything is decoded in the server, which works, only with less throughput
             log.exception("OTLP decode processes could not start; exports are decoded in the server")
+            pool.shutdown(wait=False, cancel_futures=True)
             return
         with self._lock:
             if self._pool is pool:
