@@ -7,6 +7,8 @@ stages the server runs for each request, one after the other, and prints CPU mic
   map       span dicts -> Langfuse events                (ingest/otlp_mapping.py)
   validate  events -> ValidEvents                        (services/ingestion_events.py)
   write     the writer's group commits, 8 requests each  (services/ingestion_pipeline.py, SQLite file)
+  handback  unpickling an export's validated events: what the server pays per span when a decode helper
+            process did decode, map and validate (services/otlp_offload.py)
 
 It also prints a fixed pure-Python loop's time, so figures from machines of different speed can be compared.
 CPU time (time.process_time) rather than wall time keeps other processes on the machine out of the figures.
@@ -18,7 +20,9 @@ usage: python bench/otlp_stages.py [--requests N]
 from __future__ import annotations
 
 import argparse
+import gc
 import os
+import pickle
 import shutil
 import sys
 import tempfile
@@ -76,6 +80,11 @@ def run(services: Services, bodies: list[bytes]) -> None:
     now = int(time.time() * 1000)
 
     def per_span(stage):
+        # The server holds a few requests' objects at a time, this bench all of them: freeze what earlier
+        # stages built so the cyclic GC does not walk it again, and collect as `serve` does (cli.py).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(10_000, 10, 10)
         start = time.process_time()
         out = stage()
         return (time.process_time() - start) / spans * 1e6, out
@@ -86,6 +95,8 @@ def run(services: Services, bodies: list[bytes]) -> None:
         lambda: [[validate_event(e, "project", epoch_ms_times=True) for e in events] for events in mapped]
     )
     assert all(isinstance(e, ValidEvent) for events in validated for e in events)
+    pickled = [pickle.dumps(events, protocol=pickle.HIGHEST_PROTOCOL) for events in validated]
+    handback_us, _ = per_span(lambda: [pickle.loads(p) for p in pickled])
 
     def write() -> None:
         # the writer's own commit step, without its thread: one group commit per PER_COMMIT requests
@@ -96,7 +107,7 @@ def run(services: Services, bodies: list[bytes]) -> None:
     total = decode_us + map_us + validate_us + write_us
     print(f"spans={spans} reference_loop_s={reference_loop():.3f}")
     print(f"decode={decode_us:.1f} map={map_us:.1f} validate={validate_us:.1f} write={write_us:.1f} "
-          f"total={total:.1f} us/span (CPU)")
+          f"total={total:.1f} us/span (CPU); handback={handback_us:.1f} (server side, with a decode helper)")
 
 
 if __name__ == "__main__":
