@@ -20,7 +20,6 @@ usage: python bench/otlp_stages.py [--requests N]
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import pickle
 import shutil
@@ -33,6 +32,7 @@ from lightfuse.app import Services, build_services
 from lightfuse.config import Settings
 from lightfuse.ingest.otlp_decode import decode_export
 from lightfuse.ingest.otlp_mapping import spans_to_events
+from lightfuse.runtime import settle_heap
 from lightfuse.services.ingestion_events import ValidEvent, validate_event
 from lightfuse.services.ingestion_pipeline import _Submission
 
@@ -81,10 +81,8 @@ def run(services: Services, bodies: list[bytes]) -> None:
 
     def per_span(stage):
         # The server holds a few requests' objects at a time, this bench all of them: freeze what earlier
-        # stages built so the cyclic GC does not walk it again, and collect as `serve` does (cli.py).
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(10_000, 10, 10)
+        # stages built so the cyclic GC does not walk it again, and collect as `serve` does.
+        settle_heap()
         start = time.process_time()
         out = stage()
         return (time.process_time() - start) / spans * 1e6, out

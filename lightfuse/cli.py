@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import sys
 
 import orjson
 
 from lightfuse.config import ConfigError, Settings, load_settings
+from lightfuse.runtime import settle_heap
 
 
 class _JsonFormatter(logging.Formatter):
@@ -45,16 +45,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from lightfuse.app import build_services, create_app
 
     app = create_app(build_services(settings))
-    # Everything built so far (routes, the price table, SQLAlchemy's metadata) lives as long as the process.
-    # Freezing it keeps the cyclic GC's full collections from walking it again and again under load: they were
-    # the ingestion p99 (bench/ingest_bench.py: p99 70-89 ms -> 39-44 ms at the same throughput).
-    gc.collect()
-    gc.freeze()
-    # Under ingestion load the youngest generation filled every few hundred allocations, and each collection
-    # walked the events then in flight (waiting for the writer) again: 2,500 collections and ~0.5 s of GIL-held
-    # CPU per 80,000 OTLP spans. Collecting it every 10,000 container allocations took ~0.18 s for the same
-    # load (bench/ingest_bench.py --otlp, measured with gc.callbacks); the memory this holds back is small.
-    gc.set_threshold(10_000, 10, 10)
+    settle_heap()
     host = args.host or settings.hostname
     port = args.port or settings.port
     logging.getLogger("lightfuse").info("Lightfuse listening on http://%s:%s", host, port)

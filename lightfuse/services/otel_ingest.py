@@ -12,7 +12,6 @@ from collections import OrderedDict
 from collections.abc import Iterable
 
 from lightfuse.ingest.otlp_decode import OtlpDecodeError
-from lightfuse.ingest.otlp_mapping import MappedExport
 from lightfuse.services.auth import now_ms
 from lightfuse.services.ingestion_events import ValidEvent
 from lightfuse.services.ingestion_pipeline import IngestionPipeline
@@ -75,8 +74,7 @@ class OtlpIngestor:
             return False
 
         try:
-            dropped = MappedExport(decoded.events, decoded.trace_ids, decoded.shallow_event_ids
-                                   ).unclaimed_shallow_ids(claim)
+            dropped = decoded.unclaimed_shallow_ids(claim)
         except BaseException:
             # nothing of this export is stored: a retry must be mapped as if it came first
             self._recent.release(claimed)

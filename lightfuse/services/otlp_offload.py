@@ -1,8 +1,8 @@
 """OTLP exports decoded in helper processes, so that the server's own GIL is left to HTTP and the writer.
 
-Decoding, mapping and validating an export is pure Python (~40 us of CPU per span); in the server's process it
-competes for the one GIL with the ingestion writer, which then waits for the GIL after every SQLite call and
-caps the whole process at about one core. ``DecodeOffload`` runs that step in child processes instead
+Decoding, mapping and validating an export is pure Python (~22 us of CPU per span in the helper under
+bench/ingest_bench.py --otlp); in the server's process it competes for the one GIL with the ingestion writer,
+which then waits for the GIL after every SQLite call and caps the whole process at about one core. ``DecodeOffload`` runs that step in child processes instead
 (``decode_to_events`` is the whole step; it imports no database code), and hands the validated events back.
 
 Contract:
@@ -15,21 +15,21 @@ Contract:
 
 from __future__ import annotations
 
-import gc
 import logging
 import multiprocessing
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, NamedTuple
+from typing import Any
 
 from lightfuse.ingest.otlp_decode import decode_export
-from lightfuse.ingest.otlp_mapping import map_export
+from lightfuse.ingest.otlp_mapping import MappedExport, map_export
+from lightfuse.runtime import settle_heap
 from lightfuse.services.ingestion_events import EventError, ValidEvent, validate_event
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DecodeOffload", "DecodedExport", "OtlpRejected", "decode_to_events"]
+__all__ = ["DecodeOffload", "OtlpRejected", "decode_to_events"]
 
 # Below this many body bytes (a few spans) the round trip to a child costs more than the decoding it saves.
 DEFAULT_MIN_OFFLOAD_BYTES = 16 * 1024
@@ -39,17 +39,9 @@ class OtlpRejected(Exception):
     """The export decoded but maps to events the pipeline cannot take; nothing was stored."""
 
 
-class DecodedExport(NamedTuple):
-    """Validated events of one export, and what the caller needs to apply its trace claims (see
-    ``otlp_mapping.MappedExport``)."""
-
-    events: list[ValidEvent]
-    trace_ids: list[str]
-    shallow_event_ids: dict[str, str]
-
-
-def decode_to_events(body: bytes, content_type: str, content_encoding: str | None, now_ms: int) -> DecodedExport:
-    """Decode, map and validate one export. Pure: the same in a child process as in the server."""
+def decode_to_events(body: bytes, content_type: str, content_encoding: str | None, now_ms: int) -> MappedExport:
+    """Decode, map and validate one export: the mapping's ``MappedExport`` with ValidEvents for events, so the
+    caller applies its trace claims. Pure: the same in a child process as in the server."""
     mapped = map_export(decode_export(body, content_type, content_encoding), now_ms)
     valid: list[ValidEvent] = []
     for raw in mapped.events:
@@ -58,7 +50,7 @@ def decode_to_events(body: bytes, content_type: str, content_encoding: str | Non
             raise OtlpRejected(f"span {raw.get('body', {}).get('id')}: {result.error}")
         if result is not None:
             valid.append(result)
-    return DecodedExport(valid, mapped.trace_ids, mapped.shallow_event_ids)
+    return mapped._replace(events=valid)
 
 
 class DecodeOffload:
@@ -72,7 +64,7 @@ class DecodeOffload:
         self._ready = False
         self._closed = False
 
-    def run(self, body: bytes, content_type: str, content_encoding: str | None, now_ms: int) -> DecodedExport:
+    def run(self, body: bytes, content_type: str, content_encoding: str | None, now_ms: int) -> MappedExport:
         pool = self._pool if self._ready else None
         if pool is None:
             if self._processes > 0 and len(body) >= self._min_bytes:
@@ -110,7 +102,7 @@ class DecodeOffload:
                 return
             # spawn, not fork: the server has threads (writer, checkpointer) whose locks a fork would copy
             self._pool = ProcessPoolExecutor(self._processes, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_child_init)
+                                             initializer=settle_heap)
             pool = self._pool
         threading.Thread(target=self._warm_up, args=(pool,), name="lightfuse-otlp-pool-start", daemon=True).start()
 
@@ -140,9 +132,3 @@ def _warm(_: Any) -> None:
     return None
 
 
-def _child_init() -> None:
-    # what the decoder imported lives as long as the child: keep the cyclic GC from walking it again and
-    # again, and collect the young generation less often (an export allocates tens of thousands of objects)
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(10_000, 10, 10)
