@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -37,6 +39,43 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU the process has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, summed over its cores (/proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    total = sum(fields[:8])  # guest time is already counted in user
+    tick = os.sysconf("SC_CLK_TCK")
+    return (total - idle) / tick, total / tick
+
+
+class LoadWindowSampler(threading.Thread):
+    """Samples the machine's CPU every 100 ms while the server works (its CPU time grows): the load generator
+    first spends seconds building its requests, which must not count as serving."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self._pid = pid
+        self._halt = threading.Event()
+        self._window: list[tuple[float, float]] = []
+
+    def run(self) -> None:
+        last_cpu = cpu_seconds(self._pid)
+        previous = machine_busy_seconds()
+        while not self._halt.wait(0.1):
+            now_cpu, sample = cpu_seconds(self._pid), machine_busy_seconds()
+            if now_cpu - last_cpu > 0.03:  # the server used >30% of a core in this interval
+                self._window.append((sample[0] - previous[0], sample[1] - previous[1]))
+            last_cpu, previous = now_cpu, sample
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+    def busy_fraction(self) -> float:
+        total = sum(t for _, t in self._window)
+        return sum(b for b, _ in self._window) / total if total else 0.0
 
 
 def children(pid: int) -> list[int]:
@@ -92,7 +131,13 @@ def main() -> int:
         print("load:", " ".join(cmd[1:]))
         helpers_before = {c: cpu_seconds(c) for c in children(server.pid)}
         cpu_before = cpu_seconds(server.pid)
+        load_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        sampler = LoadWindowSampler(server.pid)
+        sampler.start()
         subprocess.run(cmd, check=True)
+        sampler.stop()
+        load_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        load_cpu = (load_after.ru_utime + load_after.ru_stime) - (load_before.ru_utime + load_before.ru_stime)
         server_cpu = cpu_seconds(server.pid) - cpu_before
         helpers = children(server.pid)
         helper_cpu = sum(cpu_seconds(c) - helpers_before.get(c, 0.0) for c in helpers)
@@ -103,6 +148,9 @@ def main() -> int:
                   for t in ("traces", "observations", "scores", "ingestion_events")}
         print(f"idle_rss_mb={idle:.1f} rss_after_load_mb={peak:.1f} server_cpu_s={server_cpu:.2f} "
               f"helper_processes={len(helpers)} helper_rss_mb={helper_rss:.1f} helper_cpu_s={helper_cpu:.2f}")
+        # with everything on one machine, how busy its cores were says whether the run was CPU-bound
+        print(f"load_generator_cpu_s={load_cpu:.2f} (with building its requests) "
+              f"machine_busy_while_serving={sampler.busy_fraction():.0%} of {os.cpu_count()} cores")
         print("stored:", " ".join(f"{k}={v}" for k, v in counts.items()))
     finally:
         server.terminate()
