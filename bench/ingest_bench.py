@@ -37,7 +37,24 @@ def rss_mb(pid: int) -> float:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU the process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return cpu_seconds_of(Path(f"/proc/{pid}/stat"))
+
+
+def cpu_by_thread(pid: int) -> dict[str, float]:
+    """CPU seconds so far per thread name: the server names its writer and WAL checkpointer for the OS
+    (lightfuse.runtime.name_os_thread); every other thread (event loop, decode results) keeps the process's."""
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            out[name] = out.get(name, 0.0) + cpu_seconds_of(task / "stat")
+        except OSError:  # the thread ended meanwhile
+            continue
+    return out
+
+
+def cpu_seconds_of(stat: Path) -> float:
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -131,6 +148,7 @@ def main() -> int:
         print("load:", " ".join(cmd[1:]))
         helpers_before = {c: cpu_seconds(c) for c in children(server.pid)}
         cpu_before = cpu_seconds(server.pid)
+        threads_before = cpu_by_thread(server.pid)
         load_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         sampler = LoadWindowSampler(server.pid)
         sampler.start()
@@ -139,6 +157,7 @@ def main() -> int:
         load_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         load_cpu = (load_after.ru_utime + load_after.ru_stime) - (load_before.ru_utime + load_before.ru_stime)
         server_cpu = cpu_seconds(server.pid) - cpu_before
+        threads = {name: cpu - threads_before.get(name, 0.0) for name, cpu in cpu_by_thread(server.pid).items()}
         helpers = children(server.pid)
         helper_cpu = sum(cpu_seconds(c) - helpers_before.get(c, 0.0) for c in helpers)
         peak = rss_mb(server.pid)
@@ -148,6 +167,8 @@ def main() -> int:
                   for t in ("traces", "observations", "scores", "ingestion_events")}
         print(f"idle_rss_mb={idle:.1f} rss_after_load_mb={peak:.1f} server_cpu_s={server_cpu:.2f} "
               f"helper_processes={len(helpers)} helper_rss_mb={helper_rss:.1f} helper_cpu_s={helper_cpu:.2f}")
+        print("server_cpu_by_thread_s:", " ".join(f"{n}={c:.2f}" for n, c in sorted(threads.items(), key=lambda t: -t[1])
+                                                   if c >= 0.01))
         # with everything on one machine, how busy its cores were says whether the run was CPU-bound
         print(f"load_generator_cpu_s={load_cpu:.2f} (with building its requests) "
               f"machine_busy_while_serving={sampler.busy_fraction():.0%} of {os.cpu_count()} cores")

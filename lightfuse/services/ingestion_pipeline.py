@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from lightfuse.runtime import name_os_thread
 from lightfuse.services.auth import now_ms
 from lightfuse.services.entity_merge import log_body, merge_entity, needs_replay
 from lightfuse.services.ingestion_events import ValidEvent
@@ -134,6 +135,7 @@ class IngestionPipeline:
             return taken
 
     def _run(self) -> None:
+        name_os_thread("lf-writer")
         try:
             while True:
                 taken = self._take()

@@ -12,6 +12,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import NullPool
 
+from lightfuse.runtime import name_os_thread
+
 log = logging.getLogger(__name__)
 
 
@@ -171,6 +173,7 @@ class WalCheckpointer:
             self._thread = None
 
     def _run(self) -> None:
+        name_os_thread("lf-checkpoint")
         with self._engine.connect() as conn:
             page_size = conn.exec_driver_sql("PRAGMA page_size").scalar() or 4096
             conn.commit()
