@@ -1,24 +1,33 @@
-"""Validation of batch-ingestion events (``POST /api/public/ingestion``) and usage/cost normalisation.
+"""Validation of batch-ingestion events (``POST /api/public/ingestion``): the body schemas and the envelope.
 
 Pure functions only: no I/O, no clock, no randomness. ``validate_event`` turns one untrusted batch element into
 a :class:`ValidEvent`, an :class:`EventError` (a per-event 207 entry) or ``None`` (``sdk-log``: reported nowhere).
 
 Validation is hand-written rather than pydantic because it runs once per event on the request path and the
-schemas are small: a ``key -> (path, validator)`` table per body type, applied to the keys actually sent. Every
-validator returns the cleaned value or raises :class:`_Invalid`; ``validate_event`` additionally catches *any*
-exception so that hostile input can never turn into a 500 for the whole batch.
+schemas are small: a ``key -> (path, validator)`` table per body type, applied to the keys actually sent. The
+field validators (``event_fields``) return the cleaned value or raise :class:`Invalid`; ``validate_event`` also
+catches *any* exception, so that hostile input can never turn into a 500 for the whole batch.
 """
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from lightfuse.services.rows import LEVELS, OBSERVATION_TYPES, SCORE_DATA_TYPES, SCORE_SOURCES, EntityKind
+from lightfuse.services.event_fields import (
+    VALIDATORS,
+    Invalid,
+    Validator,
+    normalise_environment,
+    parse_iso_timestamp,
+    v_any,
+    v_epoch_ms,
+    v_id,
+    v_str,
+    v_time,
+)
+from lightfuse.services.rows import OBSERVATION_TYPES, EntityKind
 
 __all__ = [
     "EventError",
@@ -27,9 +36,6 @@ __all__ = [
     "parse_iso_timestamp",
     "validate_event",
 ]
-
-# JS numbers lose integer precision above this; the store keeps 64-bit ints. Rejecting here keeps both sane.
-_MAX_SAFE_INT = 2**53 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,306 +96,11 @@ def _reduce_valid_event(event: ValidEvent) -> tuple[Any, tuple[Any, ...]]:
 ValidEvent.__reduce__ = _reduce_valid_event  # type: ignore[method-assign]
 
 
-class _Invalid(Exception):
-    """Internal: a validation failure carrying the detail string reported to the client."""
-
-    __slots__ = ("detail",)
-
-    def __init__(self, detail: str) -> None:
-        self.detail = detail
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Timestamps and environments
-# ---------------------------------------------------------------------------------------------------------
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_MS = timedelta(milliseconds=1)
-
-
-def parse_iso_timestamp(value: object) -> int:
-    """ISO-8601 date-time with a timezone designator -> UTC epoch milliseconds (sub-ms digits are floored).
-
-    Raises ValueError for non-strings, malformed strings and naive (timezone-less) timestamps.
-    """
-    if not isinstance(value, str):
-        raise ValueError("timestamp must be an ISO-8601 string")
-    # datetime.fromisoformat (C, ~5x faster than a regex parse) also takes basic/week-date forms and any
-    # date-time separator; this cheap shape check keeps us to the extended calendar form "YYYY-MM-DDTHH:MM...".
-    # (index 7 rules out week dates "YYYY-Www-D", 10 basic forms and odd separators, 13 hour-only times)
-    if len(value) < 16 or value[7] != "-" or value[10] not in "Tt " or value[13] != ":":
-        raise ValueError("invalid ISO-8601 timestamp")
-    if value[-1] == "z":  # RFC 3339 allows a lower-case designator; fromisoformat does not
-        value = value[:-1] + "Z"
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError("invalid ISO-8601 timestamp") from None
-    if parsed.tzinfo is None:
-        raise ValueError("timestamp must include a timezone")
-    return (parsed - _EPOCH) // _ONE_MS  # exact integer floor, no float rounding
-
-
-_ENV_PREFIX_RE = re.compile(r"(?:langfuse[-_]?)+")
-_ENV_VALID_RE = re.compile(r"[a-z0-9_-]+", re.ASCII)
-
-
-# Few distinct environments exist per deployment, so memoise; bounded so hostile input cannot grow it forever.
-_ENV_CACHE: dict[str, str] = {}
-_ENV_CACHE_MAX = 4096
-
-
-def normalise_environment(value: object) -> str:
-    """Public-ingestion environment rule; never fails, anything unusable becomes ``"default"``."""
-    if not isinstance(value, str):
-        return "default"
-    cached = _ENV_CACHE.get(value)
-    if cached is not None:
-        return cached
-    env = _normalise_environment(value)
-    if len(value) <= 64 and len(_ENV_CACHE) < _ENV_CACHE_MAX:
-        _ENV_CACHE[value] = env
-    return env
-
-
-def _normalise_environment(value: str) -> str:
-    env = value.lower()
-    m = _ENV_PREFIX_RE.match(env)
-    if m is not None:
-        env = env[m.end() :]
-    env = env[:40]
-    if not env or _ENV_VALID_RE.fullmatch(env) is None:
-        return "default"
-    return env
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Field validators: (value, path) -> cleaned value; None is handled by the caller (every field is nullable)
-# ---------------------------------------------------------------------------------------------------------
-
-_Validator = Callable[[Any, str], Any]
-
-
-def _v_any(v: Any, path: str) -> Any:
-    return v
-
-
-def _v_str(v: Any, path: str) -> str:
-    if isinstance(v, str):
-        return v
-    raise _Invalid(f"{path}: expected string")
-
-
-def _v_id(v: Any, path: str) -> str:
-    if not isinstance(v, str):
-        raise _Invalid(f"{path}: expected string")
-    if not 0 < len(v) <= 800:
-        raise _Invalid(f"{path}: id must be 1 to 800 characters")
-    if "\r" in v:
-        raise _Invalid(f"{path}: id must not contain carriage returns")
-    return v
-
-
-def _v_trace_name(v: Any, path: str) -> str:
-    if not isinstance(v, str):
-        raise _Invalid(f"{path}: expected string")
-    if len(v) > 1000:
-        raise _Invalid(f"{path}: must be at most 1000 characters")
-    return v
-
-
-def _v_time(v: Any, path: str) -> int:
-    try:
-        return parse_iso_timestamp(v)
-    except ValueError as exc:
-        raise _Invalid(f"{path}: {exc}") from None
-
-
-# What parse_iso_timestamp can return: years 0001 to 9999.
-_MIN_EPOCH_MS = (datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) // _ONE_MS
-_MAX_EPOCH_MS = (datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC) - _EPOCH) // _ONE_MS
-
-
-def _v_epoch_ms(v: Any, path: str) -> int:
-    # times of events built by an internal mapper (OTLP): already epoch ms, same range as the ISO form
-    if type(v) is int and _MIN_EPOCH_MS <= v <= _MAX_EPOCH_MS:
-        return v
-    raise _Invalid(f"{path}: expected epoch milliseconds")
-
-
-def _is_number(v: Any) -> bool:
-    # bool is an int subclass in Python but a distinct JSON type; NaN/inf never come from JSON.
-    if type(v) is int:
-        return True
-    return type(v) is float and math.isfinite(v)
-
-
-def _v_number(v: Any, path: str) -> float:
-    if _is_number(v):
-        try:
-            return float(v)
-        except OverflowError:  # an int too large for a double
-            pass
-    raise _Invalid(f"{path}: expected number")
-
-
-def _v_int(v: Any, path: str) -> int:
-    if type(v) is float and v.is_integer():  # JSON "3.0" is an integer for JS-based clients
-        v = int(v)
-    if type(v) is not int:
-        raise _Invalid(f"{path}: expected integer")
-    if not -_MAX_SAFE_INT <= v <= _MAX_SAFE_INT:
-        raise _Invalid(f"{path}: integer out of range")
-    return v
-
-
-def _v_bool(v: Any, path: str) -> bool:
-    if type(v) is bool:
-        return v
-    raise _Invalid(f"{path}: expected boolean")
-
-
-def _v_level(v: Any, path: str) -> str:
-    if isinstance(v, str) and v in LEVELS:
-        return v
-    raise _Invalid(f"{path}: must be one of {', '.join(LEVELS)}")
-
-
-def _v_tags(v: Any, path: str) -> list[str]:
-    if v.__class__ is list:
-        for tag in v:
-            if tag.__class__ is not str:
-                break
-        else:
-            return list(v)
-    raise _Invalid(f"{path}: expected array of strings")
-
-
-def _v_object(v: Any, path: str) -> dict[str, Any]:
-    if isinstance(v, dict):
-        return v
-    raise _Invalid(f"{path}: expected object")
-
-
-def _is_scalar(v: Any) -> bool:
-    t = v.__class__
-    if t is str or t is int or t is bool or v is None:
-        return True
-    return t is float and math.isfinite(v)
-
-
-def _v_model_params(v: Any, path: str) -> dict[str, Any]:
-    # Values: string | number | boolean | string[] | map<string,string> | null.
-    if not isinstance(v, dict):
-        raise _Invalid(f"{path}: expected object")
-    for key, item in v.items():
-        t = item.__class__
-        if t is str or t is int or t is bool or item is None or (t is float and math.isfinite(item)):
-            continue
-        if isinstance(item, list) and all(isinstance(x, str) for x in item):
-            continue
-        if isinstance(item, dict) and all(isinstance(x, str) for x in item.values()):
-            continue
-        raise _Invalid(f"{path}.{key}: unsupported model parameter value")
-    return v
-
-
-def _v_legacy_model_params(v: Any, path: str) -> dict[str, Any]:
-    if not isinstance(v, dict):
-        raise _Invalid(f"{path}: expected object")
-    for key, item in v.items():
-        if not _is_scalar(item):
-            raise _Invalid(f"{path}.{key}: expected string, number, boolean or null")
-    return v
-
-
-_USAGE_UNITS = ("CHARACTERS", "TOKENS", "MILLISECONDS", "SECONDS", "IMAGES", "REQUESTS")
-_USAGE_INT_KEYS = ("input", "output", "total", "promptTokens", "completionTokens", "totalTokens")
-_USAGE_COST_KEYS = ("inputCost", "outputCost", "totalCost")
-
-
-def _v_usage(v: Any, path: str) -> dict[str, Any]:
-    """Legacy ``usage`` (Langfuse or OpenAI camelCase shape); unknown keys are dropped like any unknown key."""
-    if not isinstance(v, dict):
-        raise _Invalid(f"{path}: expected object")
-    out: dict[str, Any] = {}
-    for key in _USAGE_INT_KEYS:
-        item = v.get(key)
-        if item is not None:
-            out[key] = _v_int(item, f"{path}.{key}")
-    for key in _USAGE_COST_KEYS:
-        item = v.get(key)
-        if item is not None:
-            out[key] = _v_number(item, f"{path}.{key}")
-    unit = v.get("unit")
-    if unit is not None:
-        if not (isinstance(unit, str) and unit in _USAGE_UNITS):
-            raise _Invalid(f"{path}.unit: must be one of {', '.join(_USAGE_UNITS)}")
-        out["unit"] = unit
-    return out
-
-
-def _v_cost_details(v: Any, path: str) -> dict[str, Any]:
-    # Numbers (or null) only; negative entries are not an error, normalise_cost just ignores them.
-    if not isinstance(v, dict):
-        raise _Invalid(f"{path}: expected object")
-    for key, item in v.items():
-        if item is not None and not _is_number(item):
-            raise _Invalid(f"{path}.{key}: expected number")
-    return v
-
-
-def _v_score_value(v: Any, path: str) -> float | str:
-    if isinstance(v, str):
-        return v
-    if _is_number(v):
-        return _v_number(v, path)
-    raise _Invalid(f"{path}: expected number or string")
-
-
-def _enum(values: tuple[str, ...]) -> _Validator:
-    allowed = frozenset(values)
-    detail = "must be one of " + ", ".join(values)
-
-    def check(v: Any, path: str) -> str:
-        if isinstance(v, str) and v in allowed:
-            return v
-        raise _Invalid(f"{path}: {detail}")
-
-    return check
-
-
-_LEGACY_OBSERVATION_TYPES = ("GENERATION", "SPAN", "EVENT")
-_v_legacy_type = _enum(_LEGACY_OBSERVATION_TYPES)
-_v_data_type = _enum(SCORE_DATA_TYPES)
-_v_source = _enum(SCORE_SOURCES)
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Body schemas
 # ---------------------------------------------------------------------------------------------------------
 
-_Fields = dict[str, tuple[str, _Validator]]
-_VALIDATORS: dict[str, _Validator] = {
-    "any": _v_any,
-    "str": _v_str,
-    "id": _v_id,
-    "trace_name": _v_trace_name,
-    "time": _v_time,
-    "int": _v_int,
-    "bool": _v_bool,
-    "level": _v_level,
-    "tags": _v_tags,
-    "object": _v_object,
-    "model_params": _v_model_params,
-    "legacy_model_params": _v_legacy_model_params,
-    "usage": _v_usage,
-    "cost_details": _v_cost_details,
-    "score_value": _v_score_value,
-    "legacy_type": _v_legacy_type,
-    "data_type": _v_data_type,
-    "source": _v_source,
-}
+_Fields = dict[str, tuple[str, Validator]]
 
 
 def _fields(*specs: str) -> _Fields:
@@ -398,7 +109,7 @@ def _fields(*specs: str) -> _Fields:
     for spec in specs:
         for word in spec.split():
             key, _, name = word.partition(":")
-            table[key] = ("body." + key, _VALIDATORS[name])
+            table[key] = ("body." + key, VALIDATORS[name])
     return table
 
 
@@ -435,18 +146,18 @@ _SCORE_FIELDS = _fields(
 
 def _check_observation_id(body: dict[str, Any]) -> None:
     if body.get("id") is None:
-        raise _Invalid("body.id: required")
+        raise Invalid("body.id: required")
 
 
 def _check_generation(body: dict[str, Any]) -> None:
     _check_observation_id(body)
     if (body.get("promptName") is None) != (body.get("promptVersion") is None):
-        raise _Invalid("body: promptName and promptVersion must be set together")
+        raise Invalid("body: promptName and promptVersion must be set together")
 
 
 def _check_legacy(body: dict[str, Any]) -> None:
     if body.get("type") is None:
-        raise _Invalid("body.type: required")
+        raise Invalid("body.type: required")
 
 
 SCORE_SCOPE_MESSAGE = (
@@ -458,25 +169,25 @@ SCORE_SCOPE_MESSAGE = (
 def _check_score(body: dict[str, Any]) -> None:
     name = body.get("name")
     if not name:
-        raise _Invalid("body.name: required, must be a non-empty string")
+        raise Invalid("body.name: required, must be a non-empty string")
     value = body.get("value")
     if value is None:
-        raise _Invalid("body.value: required")
+        raise Invalid("body.value: required")
     scopes = bool(body.get("traceId")) + bool(body.get("sessionId")) + bool(body.get("datasetRunId"))
     if scopes != 1 or (body.get("observationId") and not body.get("traceId")):
-        raise _Invalid(SCORE_SCOPE_MESSAGE)
+        raise Invalid(SCORE_SCOPE_MESSAGE)
     data_type = body.get("dataType")
     is_text = isinstance(value, str)
     if data_type == "NUMERIC" and is_text:
-        raise _Invalid("body.value: NUMERIC scores require a numeric value")
+        raise Invalid("body.value: NUMERIC scores require a numeric value")
     if data_type == "BOOLEAN" and (is_text or value not in (0.0, 1.0)):
-        raise _Invalid("body.value: BOOLEAN scores require the number 0 or 1")
+        raise Invalid("body.value: BOOLEAN scores require the number 0 or 1")
     if data_type in ("CATEGORICAL", "CORRECTION", "TEXT") and not is_text:
-        raise _Invalid(f"body.value: {data_type} scores require a string value")
+        raise Invalid(f"body.value: {data_type} scores require a string value")
     if data_type == "CORRECTION" and body.get("configId"):
-        raise _Invalid("body.configId: CORRECTION scores cannot reference a score config")
+        raise Invalid("body.configId: CORRECTION scores cannot reference a score config")
     if data_type == "TEXT" and not 1 <= len(value) <= 500:
-        raise _Invalid("body.value: TEXT scores must be 1 to 500 characters")
+        raise Invalid("body.value: TEXT scores must be 1 to 500 characters")
     if body.get("source") is None:  # the cleaned body, so consumers never see a missing source
         body["source"] = "API"
 
@@ -508,7 +219,7 @@ for _obs_type in OBSERVATION_TYPES:
 
 def _with_epoch_ms_times(spec: _Spec) -> _Spec:
     kind, observation_type, fields, has_environment, check = spec
-    fields = {key: (path, _v_epoch_ms if fn is _v_time else fn) for key, (path, fn) in fields.items()}
+    fields = {key: (path, v_epoch_ms if fn is v_time else fn) for key, (path, fn) in fields.items()}
     return kind, observation_type, fields, has_environment, check
 
 
@@ -531,11 +242,11 @@ def _validate_body(body: dict[str, Any], fields: _Fields) -> dict[str, Any]:
         if spec is None:
             continue
         fn = spec[1]
-        if value is None or fn is _v_any:
+        if value is None or fn is v_any:
             out[key] = value
-        elif fn is _v_str:
+        elif fn is v_str:
             if value.__class__ is not str:
-                raise _Invalid(f"{spec[0]}: expected string")
+                raise Invalid(f"{spec[0]}: expected string")
             out[key] = value
         else:
             out[key] = fn(value, spec[0])
@@ -567,7 +278,7 @@ def validate_event(
     """
     try:
         return _validate_event(raw, access_level, epoch_ms_times)
-    except _Invalid as exc:
+    except Invalid as exc:
         return _invalid(raw, exc.detail)
     except Exception as exc:  # defence in depth: one odd element must not fail the whole batch
         return _invalid(raw, f"invalid event ({type(exc).__name__})")
@@ -575,19 +286,19 @@ def validate_event(
 
 def _validate_event(raw: object, access_level: str, epoch_ms_times: bool) -> ValidEvent | EventError | None:
     if not isinstance(raw, dict):
-        raise _Invalid("event: expected object")
-    event_id = _v_id(raw.get("id"), "id") if raw.get("id") is not None else None
+        raise Invalid("event: expected object")
+    event_id = v_id(raw.get("id"), "id") if raw.get("id") is not None else None
     if event_id is None:
-        raise _Invalid("id: required")
+        raise Invalid("id: required")
     event_type = raw.get("type")
     if not isinstance(event_type, str):
-        raise _Invalid("type: required, must be a string")
+        raise Invalid("type: required, must be a string")
     if raw.get("timestamp") is None:
-        raise _Invalid("timestamp: required")
-    timestamp = (_v_epoch_ms if epoch_ms_times else _v_time)(raw["timestamp"], "timestamp")
+        raise Invalid("timestamp: required")
+    timestamp = (v_epoch_ms if epoch_ms_times else v_time)(raw["timestamp"], "timestamp")
     body = raw.get("body")
     if not isinstance(body, dict):
-        raise _Invalid("body: required, must be an object")
+        raise Invalid("body: required, must be an object")
 
     spec = (_EVENT_SPECS_EPOCH_MS if epoch_ms_times else _EVENT_SPECS).get(event_type)
     if spec is None:
@@ -595,8 +306,8 @@ def _validate_event(raw: object, access_level: str, epoch_ms_times: bool) -> Val
             return None
         internal = _INTERNAL_ONLY_TYPES.get(event_type)
         if internal is not None:
-            raise _Invalid(internal)
-        raise _Invalid(f"type: unknown event type {event_type[:100]!r}")
+            raise Invalid(internal)
+        raise Invalid(f"type: unknown event type {event_type[:100]!r}")
     kind, observation_type, fields, has_environment, check = spec
 
     clean = _validate_body(body, fields)

@@ -35,15 +35,16 @@ def test_the_writer_and_the_wal_checkpointer_show_under_their_own_names(tmp_path
     migrate.upgrade(engine)
     pipeline = IngestionPipeline(engine, ModelRegistry(engine).price_book)
     pipeline.start()
+    # this pipeline's own threads: other tests' engines may have left checkpointers of the same name running
+    threads = {"writer": pipeline._thread, "checkpointer": pipeline._checkpointer._thread}
     try:
         names = {}
-        for _ in range(100):  # each thread names itself as it starts
-            names = {t.name: _comm(t.native_id) for t in threading.enumerate() if t.native_id is not None}
-            if names.get("lightfuse-writer") == "lf-writer" and names.get("lightfuse-wal-checkpoint"):
+        for _ in range(250):  # each thread names itself as it starts
+            names = {role: _comm(t.native_id) for role, t in threads.items()}
+            if names == {"writer": "lf-writer", "checkpointer": "lf-checkpoint"}:
                 break
             threading.Event().wait(0.02)
-        assert names["lightfuse-writer"] == "lf-writer"
-        assert names["lightfuse-wal-checkpoint"] == "lf-checkpoint"
+        assert names == {"writer": "lf-writer", "checkpointer": "lf-checkpoint"}
     finally:
         pipeline.stop()
         engine.dispose()
