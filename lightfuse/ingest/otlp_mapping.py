@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 
 from lightfuse.ingest import otlp_fields as f
 from lightfuse.ingest.otlp_io import extract_io
-from lightfuse.ingest.otlp_obstype import observation_type
+from lightfuse.ingest.otlp_obstype import OBSERVATION_TYPES, observation_type
 from lightfuse.ingest.otlp_scan import AttributeScan, scan_attributes
 from lightfuse.ingest.otlp_usage import extract_cost_details, extract_usage_details
 from lightfuse.ingest.otlp_util import valid_ms
@@ -34,21 +34,7 @@ from lightfuse.ingest.otlp_util import valid_ms
 __all__ = ["MappedExport", "event_id", "map_export", "spans_to_events"]
 
 _TRACE, _PARTIAL, _SHALLOW = "full", "partial", "shallow"
-_EVENT_TYPES = {
-    t: f"{t.lower()}-create"
-    for t in (
-        "SPAN",
-        "GENERATION",
-        "EVENT",
-        "AGENT",
-        "TOOL",
-        "CHAIN",
-        "RETRIEVER",
-        "EVALUATOR",
-        "EMBEDDING",
-        "GUARDRAIL",
-    )
-}
+_EVENT_TYPES = {t: f"{t.lower()}-create" for t in OBSERVATION_TYPES}
 _EMPTY: dict[str, Any] = {}
 _MAX_TRACE_NAME = 1000
 _MAX_NS = 253_402_300_799_999_999_999  # 9999-12-31: later times are broken clocks, treated as absent
