@@ -6,7 +6,9 @@ stages the server runs for each request, one after the other, and prints CPU mic
   decode    protobuf -> normalised span dicts           (ingest/otlp_decode.py)
   map       span dicts -> Langfuse events                (ingest/otlp_mapping.py)
   validate  events -> ValidEvents                        (services/ingestion_events.py)
-  write     the writer's group commits, 8 requests each  (services/ingestion_pipeline.py, SQLite file)
+  write     the writer's group commits, 8 requests each  (services/ingestion_pipeline.py, SQLite file), and
+            of that the part spent in the driver's execute and commit calls (SQLite's own work, binding
+            included) against the writer's Python
   handback  unpickling an export's validated events: what the server pays per span when a decode helper
             process did decode, map and validate (services/otlp_offload.py)
 
@@ -28,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from sqlalchemy import event
+
 from lightfuse.app import Services, build_services
 from lightfuse.config import Settings
 from lightfuse.ingest.otlp_decode import decode_export
@@ -48,6 +52,40 @@ def payloads(requests: int) -> list[bytes]:
     exec(compile(source, str(LOAD_GENERATOR), "exec"), namespace)  # noqa: S102 - our own shared bench file
     make_request, make_trace = namespace["make_request"], namespace["make_trace"]
     return [make_request([make_trace(i * 25 + k) for k in range(25)]) for i in range(requests)]
+
+
+class DriverClock:
+    """CPU seconds spent inside the DB driver's execute and commit calls while the block runs."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.seconds = 0.0
+        self._started = 0.0
+
+    def _before(self, *_args) -> None:
+        self._started = time.process_time()
+
+    def _after(self, *_args) -> None:
+        self.seconds += time.process_time() - self._started
+
+    def __enter__(self) -> DriverClock:
+        event.listen(self.engine, "before_cursor_execute", self._before)
+        event.listen(self.engine, "after_cursor_execute", self._after)
+        dialect = self.engine.dialect
+        commit = dialect.do_commit
+
+        def timed_commit(dbapi_connection) -> None:  # no SQLAlchemy event wraps the commit call itself
+            self._before()
+            commit(dbapi_connection)
+            self._after()
+
+        dialect.do_commit = timed_commit
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._before)
+        event.remove(self.engine, "after_cursor_execute", self._after)
+        del self.engine.dialect.do_commit  # back to the class's method
 
 
 def reference_loop() -> float:
@@ -96,16 +134,22 @@ def run(services: Services, bodies: list[bytes]) -> None:
     pickled = [pickle.dumps(events, protocol=pickle.HIGHEST_PROTOCOL) for events in validated]
     handback_us, _ = per_span(lambda: [pickle.loads(p) for p in pickled])
 
+    driver = DriverClock(services.engine)
+
     def write() -> None:
         # the writer's own commit step, without its thread: one group commit per PER_COMMIT requests
         for i in range(0, len(validated), PER_COMMIT):
             services.pipeline._commit([_Submission("bench", events) for events in validated[i : i + PER_COMMIT]])
 
-    write_us, _ = per_span(write)
+    with driver:
+        write_us, _ = per_span(write)
+    sqlite_us = driver.seconds / spans * 1e6
     total = decode_us + map_us + validate_us + write_us
     print(f"spans={spans} reference_loop_s={reference_loop():.3f}")
     print(f"decode={decode_us:.1f} map={map_us:.1f} validate={validate_us:.1f} write={write_us:.1f} "
           f"total={total:.1f} us/span (CPU); handback={handback_us:.1f} (server side, with a decode helper)")
+    print(f"write: sqlite={sqlite_us:.1f} (execute and commit calls, binding included) "
+          f"python={write_us - sqlite_us:.1f} us/span")
 
 
 if __name__ == "__main__":
