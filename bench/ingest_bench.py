@@ -167,8 +167,8 @@ def main() -> int:
                   for t in ("traces", "observations", "scores", "ingestion_events")}
         print(f"idle_rss_mb={idle:.1f} rss_after_load_mb={peak:.1f} server_cpu_s={server_cpu:.2f} "
               f"helper_processes={len(helpers)} helper_rss_mb={helper_rss:.1f} helper_cpu_s={helper_cpu:.2f}")
-        print("server_cpu_by_thread_s:", " ".join(f"{n}={c:.2f}" for n, c in sorted(threads.items(), key=lambda t: -t[1])
-                                                   if c >= 0.01))
+        busiest_first = sorted(threads.items(), key=lambda item: -item[1])
+        print("server_cpu_by_thread_s:", " ".join(f"{n}={c:.2f}" for n, c in busiest_first if c >= 0.01))
         # with everything on one machine, how busy its cores were says whether the run was CPU-bound
         print(f"load_generator_cpu_s={load_cpu:.2f} (with building its requests) "
               f"machine_busy_while_serving={sampler.busy_fraction():.0%} of {os.cpu_count()} cores")
