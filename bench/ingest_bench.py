@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import httpx
+from otlp_stages import payloads  # bench/ is the script's directory, so its modules import as top-level
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_BENCH = ROOT.parent / "shared" / "bench"
@@ -173,6 +174,12 @@ def main() -> int:
         print(f"load_generator_cpu_s={load_cpu:.2f} (with building its requests) "
               f"machine_busy_while_serving={sampler.busy_fraction():.0%} of {os.cpu_count()} cores")
         print("stored:", " ".join(f"{k}={v}" for k, v in counts.items()))
+        if a.otlp:
+            # what the load generator spends building its requests before it sends any, timed here apart, so
+            # that its CPU while the server worked is the figure above less this one
+            start = time.process_time()
+            payloads(a.traces // a.batch, a.batch)
+            print(f"load_generator_build_cpu_s={time.process_time() - start:.2f} (timed apart)")
     finally:
         server.terminate()
         server.wait()

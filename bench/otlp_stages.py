@@ -45,13 +45,14 @@ LOAD_GENERATOR = ROOT.parent / "shared" / "bench" / "otlp_load.py"
 PER_COMMIT = 8  # the load generator's 8 clients end up in one group commit
 
 
-def payloads(requests: int) -> list[bytes]:
+def payloads(requests: int, traces_per_request: int = 25) -> list[bytes]:
     # otlp_load.py runs its load when imported; take its span builders without the final asyncio.run(main())
     source = LOAD_GENERATOR.read_text().replace("asyncio.run(main())", "")
     namespace: dict = {}
     exec(compile(source, str(LOAD_GENERATOR), "exec"), namespace)  # noqa: S102 - our own shared bench file
     make_request, make_trace = namespace["make_request"], namespace["make_trace"]
-    return [make_request([make_trace(i * 25 + k) for k in range(25)]) for i in range(requests)]
+    per = traces_per_request
+    return [make_request([make_trace(i * per + k) for k in range(per)]) for i in range(requests)]
 
 
 class DriverClock:
