@@ -1,9 +1,11 @@
 """OTLP exports decoded in helper processes, so that the server's own GIL is left to HTTP and the writer.
 
-Decoding, mapping and validating an export is pure Python (~22 us of CPU per span in the helper under
-bench/ingest_bench.py --otlp); in the server's process it competes for the one GIL with the ingestion writer,
-which then waits for the GIL after every SQLite call and caps the whole process at about one core. ``DecodeOffload`` runs that step in child processes instead
-(``decode_to_events`` is the whole step; it imports no database code), and hands the validated events back.
+Decoding, mapping and validating an export is pure Python (CPU per span in the helper under
+bench/ingest_bench.py --otlp: ~22 us on the fastest development VM, 51-60 us on one 2-3x slower); in the
+server's process it competes for the one GIL with the ingestion writer, which then waits for the GIL after
+every SQLite call and caps the whole process at about one core. ``DecodeOffload`` runs that step in child
+processes instead (``decode_to_events`` is the whole step; it imports no database code), and hands the
+validated events back.
 
 Contract:
 * ``run(body, content_type, content_encoding, now_ms)`` returns what ``decode_to_events`` returns, or raises

@@ -3,8 +3,8 @@
 Deleting a project only marks it (``deleted_at``) and revokes its keys, so the request answers at once. The
 ``ProjectPurger`` - run periodically by a ``worker.daemon.PeriodicDaemon`` that ``serve`` starts - then
 removes every row of each project deleted longer than the grace period ago, in short transactions, and the
-media bytes in the blob store (``store/sql/project_purge.py``). A purge that is interrupted, or fails (the blob store is down), leaves the
-project marked and the next run resumes it.
+media bytes in the blob store (``store/sql/project_purge.py``). A purge that is interrupted, or fails (the
+blob store is down), leaves the project marked and the next run resumes it.
 """
 
 from __future__ import annotations

@@ -135,8 +135,9 @@ def _json_from_text(value: Any) -> Any:
 # GIL around every step of a statement, and executemany steps once per row: while another thread runs Python
 # (the event loop decoding requests), each step then waits up to the interpreter's switch interval (5 ms) to
 # get the GIL back. Beside a thread looping in Python, the writer took ~23.5 ms per OTLP span that way and
-# ~0.5 ms with one statement per block of rows (16 requests of the OTLP bench payload, 2-core VM). Blocks are powers of two rows, so that a table has a few statements,
-# each compiled once per connection (sqlite3's statement cache) - a 256-row one takes ~6 ms to compile.
+# ~0.5 ms with one statement per block of rows (16 requests of the OTLP bench payload, 2-core VM). Blocks are
+# powers of two rows, so that a table has a few statements, each compiled once per connection (sqlite3's
+# statement cache) - a 256-row one takes ~6 ms to compile.
 # Postgres keeps executemany: psycopg pipelines it, and one multi-row ON CONFLICT DO UPDATE cannot touch a
 # key twice (a re-sent event in the same commit), which SQLite's upsert handles row by row.
 #
@@ -346,7 +347,9 @@ def delete_traces(conn: Connection, project_id: str, trace_ids: Sequence[str]) -
         }
         for kind, stmt in keyed.items():
             _delete_logged(conn, project_id, kind, [tuple(r) for r in conn.execute(stmt)])
-        conn.execute(delete(observations).where(observations.c.project_id == project_id, observations.c.trace_id.in_(chunk)))
+        conn.execute(
+            delete(observations).where(observations.c.project_id == project_id, observations.c.trace_id.in_(chunk))
+        )
         conn.execute(delete(scores).where(scores.c.project_id == project_id, scores.c.trace_id.in_(chunk)))
         conn.execute(delete(traces).where(traces.c.project_id == project_id, traces.c.id.in_(chunk)))
 
