@@ -27,6 +27,7 @@ from typing import Any
 
 from lightfuse.services.pg_regex import compile_match_pattern, compile_usage_pattern
 from lightfuse.services.rows import ObservationRow
+from lightfuse.services.safe_regex import warn_unusable_pattern
 
 __all__ = [
     "ModelPrice",
@@ -168,8 +169,11 @@ class PriceBook:
         for model in models:
             try:
                 search = compile_match_pattern(model.match_pattern).search
-            except ValueError:
-                # A stored pattern we cannot translate can never match; skipping it beats failing ingestion.
+            except ValueError as exc:
+                # A stored pattern we cannot translate, or that needs a backtracking engine (rows saved
+                # before patterns were checked against RE2), never matches: skipping it beats failing
+                # ingestion, and running it with Python's ``re`` would let it stall the writer thread.
+                warn_unusable_pattern(f"model {model.id} matchPattern", model.match_pattern, exc)
                 continue
             self._candidates.append((search, model))
         self._by_id = {m.id: m for m in models}
@@ -269,7 +273,8 @@ def _compile_condition(cond: Any) -> ConditionCheck:
             return _never
         try:
             search = compile_usage_pattern(cond["usageDetailPattern"], bool(cond.get("caseSensitive"))).search
-        except (ValueError, TypeError):
+        except (ValueError, TypeError) as exc:
+            warn_unusable_pattern("usageDetailPattern", cond["usageDetailPattern"], exc)
             return _never
 
         def usage_check(
