@@ -14,7 +14,7 @@ import math
 import os
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from lightfuse.services.pricing import (
@@ -23,6 +23,7 @@ from lightfuse.services.pricing import (
     compile_match_pattern,
     compile_usage_pattern,
 )
+from lightfuse.services.rows import iso_ms
 
 __all__ = [
     "MODEL_UNITS",
@@ -41,7 +42,6 @@ _MAX_TIER_NAME_LENGTH = 100
 _MAX_TIER_PRIORITY = 999
 _FLAT_PRICE_FIELDS = (("inputPrice", "input"), ("outputPrice", "output"), ("totalPrice", "total"))
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ModelValidationError(ValueError):
@@ -76,11 +76,7 @@ def _is_number(value: Any) -> bool:
 
 
 def _ms_to_iso(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    # Integer arithmetic via timedelta: float seconds could round the milliseconds.
-    dt = _EPOCH + timedelta(milliseconds=ms)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    return iso_ms(ms)
 
 
 def _parse_start_date(value: Any) -> int | None:
