@@ -14,7 +14,7 @@ from typing import Any
 
 import re2
 
-__all__ = ["UserRegex", "compile_user_regex", "warn_unusable_pattern"]
+__all__ = ["PatternSet", "UserRegex", "compile_user_regex", "warn_unusable_pattern"]
 
 _log = logging.getLogger(__name__)
 # A cap on the memory RE2 may use for one compiled pattern (program + lazy DFA). Past it the compile fails
@@ -23,21 +23,61 @@ _MAX_MEM_BYTES = 2 << 20
 _warned: set[str] = set()
 
 
-class UserRegex:
-    """A compiled RE2 pattern with ``search(text)`` -> a match object or None, like ``re.Pattern``."""
+_UNANCHORED = re2._Anchor.UNANCHORED
+_NO_MATCH = (-1, -1)
 
-    __slots__ = ("_regex", "pattern")
+
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates cannot be UTF-8 encoded; RE2 then sees bytes that match no character class.
+        return text.encode("utf-8", "surrogatepass")
+
+
+class UserRegex:
+    """A compiled RE2 pattern; ``matches(text)`` says whether it occurs anywhere in ``text`` (a search).
+
+    Calls RE2's own ``Match`` on UTF-8 bytes without capture groups: the ``re``-like wrapper of the binding
+    builds match objects and maps byte offsets back to characters, about 6x the cost of the match itself.
+    """
+
+    __slots__ = ("_match", "pattern")
 
     def __init__(self, regex: Any, pattern: str) -> None:
-        self._regex = regex
+        self._match = regex._regexp.Match
         self.pattern = pattern
 
-    def search(self, text: str) -> Any:
-        try:
-            return self._regex.search(text)
-        except UnicodeEncodeError:
-            # Lone surrogates cannot be UTF-8 encoded; RE2 then sees bytes that match no character class.
-            return self._regex.search(text.encode("utf-8", "surrogatepass"))
+    def matches(self, text: str) -> bool:
+        data = _utf8(text)
+        return self._match(_UNANCHORED, data, 0, len(data))[0] != _NO_MATCH
+
+
+class PatternSet:
+    """Many trusted patterns searched in one pass (RE2::Set); ``matching(text)`` -> indices that match.
+
+    Only for patterns we ship (the built-in price table): when a set's DFA runs out of memory RE2 reports
+    no match rather than falling back, so user patterns, which could be built to do that, stay single.
+    """
+
+    __slots__ = ("_match", "size")
+
+    def __init__(self, patterns: list[str]) -> None:
+        options = re2.Options()
+        options.max_mem = 64 << 20
+        options.log_errors = False
+        regex_set = re2.Set.SearchSet(options)
+        for pattern in patterns:
+            try:
+                regex_set.Add(pattern)
+            except re2.error as exc:
+                raise ValueError(f"invalid regular expression {pattern!r}: {_error_text(exc)}") from exc
+        regex_set.Compile()
+        self._match = regex_set._set.Match
+        self.size = len(patterns)
+
+    def matching(self, text: str) -> list[int]:
+        return self._match(_utf8(text))
 
 
 def _error_text(exc: Exception) -> str:
@@ -53,6 +93,7 @@ def compile_user_regex(pattern: str, *, case_sensitive: bool = True) -> UserRege
     options.max_mem = _MAX_MEM_BYTES
     options.log_errors = False  # RE2 would print every rejected user pattern on stderr
     options.case_sensitive = case_sensitive
+    options.never_capture = True  # only "does it match" is ever asked
     try:
         return UserRegex(re2.compile(pattern, options), pattern)
     except re2.error as exc:

@@ -239,7 +239,7 @@ def test_invalid_patterns_raise_value_error(pattern: str) -> None:
     ],
 )
 def test_pattern_semantics(pattern: str, text: str, matches: bool) -> None:
-    assert (compile_match_pattern(pattern).search(text) is not None) is matches
+    assert compile_match_pattern(pattern).matches(text) is matches
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -452,3 +452,18 @@ def test_enrichment_is_the_columns_enrich_observation_fills_in(book, row):
     assert set(columns) == {"internal_model_id", "usage_details", "usage_pricing_tier_id", "usage_pricing_tier_name",
                             "cost_details", "total_cost"}
     assert row == before  # neither changes the row it is given
+
+
+def test_builtin_set_agrees_with_one_pattern_at_a_time() -> None:
+    """The built-ins are searched as one RE2 set; the first hit in precedence order must be what trying each
+    pattern in turn gives, for every built-in name and a few spellings around it."""
+    builtins = load_builtin_models()
+    ordered = PriceBook(builtin_models=builtins)._shared_models
+    assert len(ordered) == len(builtins)  # every built-in pattern compiles with RE2
+    names = ["", "nope", "gpt", "OPENAI/GPT-4O", "gpt-4o\n"]
+    for m in builtins:
+        names += [m.model_name, m.model_name.upper(), "openai/" + m.model_name, m.model_name + "-x"]
+    book = PriceBook(builtin_models=builtins)
+    for name in names:
+        one_by_one = next((m for m in ordered if compile_match_pattern(m.match_pattern).matches(name)), None)
+        assert book.match(name) is one_by_one, name
