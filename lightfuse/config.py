@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lightfuse.store.private_files import make_private_dirs, make_private_file, narrow_to_owner
+
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
@@ -141,9 +143,10 @@ def _secret_file(data_dir: Path, name: str, make) -> str:
     """Read a generated secret from the data dir, creating it (0600) on first start."""
     path = data_dir / name
     if path.exists():
+        narrow_to_owner(path)  # files written by older versions may be 0644
         return path.read_text().strip()
     value = make()
-    path.touch(mode=0o600)
+    make_private_file(path)
     path.write_text(value + "\n")
     return value
 
@@ -157,7 +160,8 @@ def load_settings(**overrides) -> Settings:
             "`openssl rand -hex 32`"
         )
     if settings.embedded:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(settings.data_dir)
+        narrow_to_owner(settings.data_dir)
         if not settings.salt:
             settings.salt = _secret_file(settings.data_dir, "salt", lambda: secrets.token_hex(32))
         if not settings.encryption_key:

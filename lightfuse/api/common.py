@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from lightfuse.services.auth import ApiAuth, AuthError
+from lightfuse.services.rows import iso_ms
 
 log = logging.getLogger(__name__)
 
@@ -168,10 +169,7 @@ def paginated(data: list, page: int, limit: int, total: int) -> dict:
 
 def iso(ms: int | None) -> str | None:
     """Epoch milliseconds -> ``2024-01-01T00:00:00.000Z``."""
-    if ms is None:
-        return None
-    t = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    return iso_ms(ms)
 
 
 def parse_time_param(value: str | None, name: str) -> int | None:

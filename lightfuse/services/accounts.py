@@ -11,7 +11,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine
 
 from lightfuse.config import InitSettings
-from lightfuse.services.auth import ApiKeyService, now_ms
+from lightfuse.services.auth import ApiKeyService, display_secret, now_ms
 from lightfuse.store.sql import accounts
 
 log = logging.getLogger(__name__)
@@ -115,6 +115,11 @@ class AccountService:
                         and existing["project_id"] == project_id
                         and self._keys.secret_matches(existing, init.project_secret_key)
                     )
+                    if keep and existing["display_secret_key"] != display_secret(init.project_secret_key):
+                        # stored by an older version, whose display could show a short secret whole
+                        accounts.set_api_key_display(
+                            conn, existing["id"], display_secret(init.project_secret_key)
+                        )
                     if not keep:
                         if existing is not None:
                             accounts.delete_api_key(conn, existing["id"], existing["project_id"])

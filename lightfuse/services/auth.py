@@ -59,8 +59,19 @@ def hash_secret(secret: str, salt: str) -> str:
     return hashlib.sha256(secret.encode() + salt_hex.encode()).hexdigest()
 
 
+SECRET_PREFIX = "sk-lf-"
+_DISPLAY_CHARS = 4
+
+
 def display_secret(secret: str) -> str:
-    return f"{secret[:6]}...{secret[-4:]}"
+    """``sk-lf-...`` and the last few characters of the rest: at most 4, and never more than half of it.
+
+    The prefix is public (every secret key has it); the old ``secret[:6]...secret[-4:]`` showed a secret of
+    ten characters or fewer whole. Keys this service generates have 36 characters after the prefix.
+    """
+    body = secret[len(SECRET_PREFIX) :] if secret.startswith(SECRET_PREFIX) else secret
+    shown = min(_DISPLAY_CHARS, len(body) // 2)
+    return f"{SECRET_PREFIX}...{body[len(body) - shown :]}"
 
 
 @dataclass(slots=True)

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from lightfuse.services.pricing import (
@@ -24,6 +23,7 @@ from lightfuse.services.pricing import (
     compile_match_pattern,
     compile_usage_pattern,
 )
+from lightfuse.services.rows import iso_ms
 
 __all__ = [
     "MODEL_UNITS",
@@ -42,7 +42,6 @@ _MAX_TIER_NAME_LENGTH = 100
 _MAX_TIER_PRIORITY = 999
 _FLAT_PRICE_FIELDS = (("inputPrice", "input"), ("outputPrice", "output"), ("totalPrice", "total"))
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ModelValidationError(ValueError):
@@ -77,11 +76,7 @@ def _is_number(value: Any) -> bool:
 
 
 def _ms_to_iso(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    # Integer arithmetic via timedelta: float seconds could round the milliseconds.
-    dt = _EPOCH + timedelta(milliseconds=ms)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    return iso_ms(ms)
 
 
 def _parse_start_date(value: Any) -> int | None:
@@ -111,55 +106,6 @@ def _optional_str(body: dict[str, Any], key: str) -> str | None:
 # --- Pricing tiers ------------------------------------------------------------------------------------------
 
 
-def _has_nested_quantifier(pattern: str) -> bool:
-    """Star height > 1, e.g. ``(a+)+``: the shape behind catastrophic backtracking.
-
-    Usage patterns run against every usage key of every priced observation, so we refuse them up front.
-    """
-    stack = [False]  # per open group: does it contain a repetition?
-    i, n = 0, len(pattern)
-
-    def repetition_at(k: int) -> bool:
-        if k >= n:
-            return False
-        if pattern[k] in "*+":
-            return True
-        m = re.match(r"\{(\d+)(,(\d*))?\}", pattern[k:])
-        if m is None:
-            return False
-        upper = m.group(3)
-        unbounded_or_many = m.group(2) is not None and (upper == "" or int(upper) > 1)
-        return unbounded_or_many or int(m.group(1)) > 1
-
-    while i < n:
-        c = pattern[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == "[":
-            j = i + 1
-            if j < n and pattern[j] == "^":
-                j += 1
-            if j < n and pattern[j] == "]":
-                j += 1
-            while j < n and pattern[j] != "]":
-                j += 2 if pattern[j] == "\\" else 1
-            i = j + 1
-            continue
-        if c == "(":
-            stack.append(False)
-        elif c == ")" and len(stack) > 1:
-            inner = stack.pop()
-            repeated = repetition_at(i + 1)
-            if inner and repeated:
-                return True
-            stack[-1] = stack[-1] or inner or repeated
-        elif repetition_at(i):
-            stack[-1] = True
-        i += 1
-    return False
-
-
 def _validate_condition(raw: Any, where: str) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ModelValidationError(f"{where}: each condition must be an object")
@@ -178,10 +124,6 @@ def _validate_condition(raw: Any, where: str) -> dict[str, Any]:
             compile_usage_pattern(pattern, case_sensitive)
         except ValueError as exc:
             raise ModelValidationError(f"{where}: invalid usageDetailPattern: {exc}") from exc
-        if _has_nested_quantifier(pattern):
-            raise ModelValidationError(
-                f"{where}: usageDetailPattern has nested quantifiers (risk of catastrophic backtracking)"
-            )
         operator = raw.get("operator")
         if operator not in _OPERATORS:
             raise ModelValidationError(f"{where}: operator must be one of {', '.join(_OPERATORS)}")

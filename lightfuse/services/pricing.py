@@ -25,8 +25,9 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any
 
-from lightfuse.services.pg_regex import compile_match_pattern, compile_usage_pattern
+from lightfuse.services.pg_regex import compile_match_pattern, compile_usage_pattern, translate_are
 from lightfuse.services.rows import ObservationRow
+from lightfuse.services.safe_regex import PatternSet, warn_unusable_pattern
 
 __all__ = [
     "ModelPrice",
@@ -144,6 +145,12 @@ def load_builtin_models() -> list[ModelPrice]:
 _MISSING = object()
 
 
+@functools.lru_cache(maxsize=8)
+def _pattern_set(patterns: tuple[str, ...]) -> PatternSet:
+    """The built-in patterns (each already checked by ``compile_match_pattern``) as one RE2 set, index = order."""
+    return PatternSet([translate_are(p) for p in patterns])
+
+
 class PriceBook:
     """One project's view of the price table: its own models first, then the built-ins.
 
@@ -164,14 +171,25 @@ class PriceBook:
         models.sort(
             key=lambda m: (m.project_id is None, m.start_date is None, -(m.start_date or 0)),
         )
+        # Project patterns are user input: one RE2 each, tried in order. The built-ins (project_id None, all
+        # after them in that order) are ours: one RE2 set finds every built-in that matches in one pass.
         self._candidates: list[tuple[Any, ModelPrice]] = []
+        shared: list[ModelPrice] = []
         for model in models:
             try:
-                search = compile_match_pattern(model.match_pattern).search
-            except ValueError:
-                # A stored pattern we cannot translate can never match; skipping it beats failing ingestion.
+                matches = compile_match_pattern(model.match_pattern).matches
+            except ValueError as exc:
+                # A stored pattern we cannot translate, or that needs a backtracking engine (rows saved
+                # before patterns were checked against RE2), never matches: skipping it beats failing
+                # ingestion, and running it with Python's ``re`` would let it stall the writer thread.
+                warn_unusable_pattern(f"model {model.id} matchPattern", model.match_pattern, exc)
                 continue
-            self._candidates.append((search, model))
+            if model.project_id is None:
+                shared.append(model)
+            else:
+                self._candidates.append((matches, model))
+        self._shared_models = tuple(shared)
+        self._shared_set = _pattern_set(tuple(m.match_pattern for m in shared)) if shared else None
         self._by_id = {m.id: m for m in models}
         self._cache: OrderedDict[str, ModelPrice | None] = OrderedDict()
         self._cache_size = max(1, cache_size)
@@ -194,10 +212,14 @@ class PriceBook:
                 pass
             return hit  # type: ignore[return-value]
         found = None
-        for search, model in self._candidates:
-            if search(model_name) is not None:
+        for matches, model in self._candidates:
+            if matches(model_name):
                 found = model
                 break
+        if found is None and self._shared_set is not None:
+            hits = self._shared_set.matching(model_name)
+            if hits:
+                found = self._shared_models[min(hits)]  # the set's order is the precedence order
         with self._lock:
             cache[model_name] = found
             while len(cache) > self._cache_size:
@@ -268,14 +290,27 @@ def _compile_condition(cond: Any) -> ConditionCheck:
         if compare is None or not _is_number(threshold):
             return _never
         try:
-            search = compile_usage_pattern(cond["usageDetailPattern"], bool(cond.get("caseSensitive"))).search
-        except (ValueError, TypeError):
+            regex = compile_usage_pattern(cond["usageDetailPattern"], bool(cond.get("caseSensitive")))
+        except (ValueError, TypeError) as exc:
+            warn_unusable_pattern("usageDetailPattern", cond["usageDetailPattern"], exc)
             return _never
+
+        # Usage keys repeat ("input", "output", ...): remembering the answer per key (bounded) costs a dict
+        # lookup where a call into RE2 costs ~2 us.
+        known: dict[str, bool] = {}
+
+        def key_matches(key: str) -> bool:
+            hit = known.get(key)
+            if hit is None:
+                hit = regex.matches(key)
+                if len(known) < 256:
+                    known[key] = hit
+            return hit
 
         def usage_check(
             usage: Mapping[str, float], params: Mapping[str, Any], meta: Mapping[str, Any]
         ) -> bool:
-            return compare(sum(units for key, units in usage.items() if search(key) is not None), threshold)
+            return compare(sum(units for key, units in usage.items() if key_matches(key)), threshold)
 
         return usage_check
 

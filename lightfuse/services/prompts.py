@@ -20,7 +20,6 @@ a query and, on Postgres, a pooled connection per prompt fetch.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import threading
 import time
@@ -46,6 +45,7 @@ from lightfuse.services.prompt_content import (
     validate_create,
     validate_labels,
 )
+from lightfuse.services.rows import iso_ms
 from lightfuse.store.sql import prompts as store
 from lightfuse.store.sql.filters import QueryError, parse_filter
 
@@ -56,8 +56,7 @@ __all__ = ["PromptError", "PromptListQuery", "PromptNotFound", "PromptService"]
 
 
 def _iso(ms: int) -> str:
-    t = dt.datetime.fromtimestamp(ms // 1000, tz=dt.UTC)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    return iso_ms(ms) or ""
 
 
 # --------------------------------------------------------------------------------------------------------------

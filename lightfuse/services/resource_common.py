@@ -6,6 +6,8 @@ import datetime as dt
 import re
 from typing import Any
 
+from lightfuse.services.rows import iso_ms
+
 
 class RequestError(Exception):
     """A request the service refuses; ``status`` and ``message`` go to the client as they are."""
@@ -26,10 +28,7 @@ def not_found(message: str) -> RequestError:
 
 def iso(ms: int | None) -> str | None:
     """Epoch ms -> ``2024-01-01T00:00:00.000Z``."""
-    if ms is None:
-        return None
-    t = dt.datetime.fromtimestamp(ms // 1000, tz=dt.UTC)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    return iso_ms(ms)
 
 
 def parse_iso(value: Any, name: str) -> int:

@@ -11,7 +11,25 @@ services turn them into API objects. Conventions:
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Literal, TypedDict
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def iso_ms(ms: int | None) -> str | None:
+    """Epoch milliseconds -> ``2024-01-01T00:00:00.000Z``, the one format every API date is written in.
+
+    Built field by field: ``strftime("%Y")`` leaves years before 1000 unpadded on glibc (``87-02-01``), which is
+    not ISO 8601. Integer arithmetic through timedelta, so no float rounding of the milliseconds.
+    """
+    if ms is None:
+        return None
+    t = _EPOCH + dt.timedelta(milliseconds=int(ms))
+    return (
+        f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
+        f".{t.microsecond // 1000:03d}Z"
+    )
 
 EntityKind = Literal["trace", "observation", "score"]
 

@@ -26,6 +26,7 @@ import orjson
 from sqlalchemy import Engine
 
 from lightfuse.services.auth import now_ms
+from lightfuse.services.rows import iso_ms
 from lightfuse.store.sql import score_configs as config_store
 from lightfuse.store.sql import score_reads, tracing_writes
 
@@ -69,10 +70,7 @@ class ScoreRequestError(ValueError):
 
 
 def _iso(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    t = dt.datetime.fromtimestamp(ms // 1000, tz=dt.UTC)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    return iso_ms(ms)
 
 
 def _is_number(value: Any) -> bool:

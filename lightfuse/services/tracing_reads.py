@@ -12,7 +12,6 @@ entity; the API layer turns them into 400 / 404.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -20,6 +19,7 @@ from sqlalchemy import Engine
 
 from lightfuse.services.model_registry import ModelRegistry
 from lightfuse.services.pricing import PriceBook, default_tier_prices
+from lightfuse.services.rows import iso_ms
 from lightfuse.store.sql import media as media_store
 from lightfuse.store.sql import tracing_reads as store
 from lightfuse.store.sql import tracing_writes
@@ -49,13 +49,6 @@ class NotFoundError(LookupError):
 
 # --- small helpers ------------------------------------------------------------------------------------------
 
-
-def iso_ms(ms: int | None) -> str | None:
-    """Epoch milliseconds -> ``2024-01-01T00:00:00.000Z`` (what every Langfuse read API emits)."""
-    if ms is None:
-        return None
-    t = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(milliseconds=int(ms))
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
 def parse_trace_fields(raw: str | None) -> frozenset[str]:

@@ -17,7 +17,10 @@ def _as_datetime(value: Any) -> dt.datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, (int, float)):
-        return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
+        try:
+            return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(milliseconds=value)
+        except OverflowError:
+            return None
     if isinstance(value, str):
         try:
             return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -31,7 +34,9 @@ def ts(value: Any, seconds: bool = True) -> str:
     t = _as_datetime(value)
     if t is None:
         return "–"
-    return t.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    # field by field: strftime("%Y") writes year 87 as "87" on glibc
+    day = f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d}"
+    return f"{day}:{t.second:02d}" if seconds else day
 
 
 def ts_ms(value: Any) -> str:

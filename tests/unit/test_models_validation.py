@@ -145,6 +145,11 @@ def test_created_model_prices_observations() -> None:
         ({"modelName": "a", "inputPrice": 1}, "matchPattern"),
         ({"modelName": "a", "matchPattern": "(?i)^(a$", "inputPrice": 1}, "matchPattern"),
         ({"modelName": "a", "matchPattern": "a**", "inputPrice": 1}, "matchPattern"),
+        # the linear-time engine cannot run back-references or look-around: refused when saved
+        ({"modelName": "a", "matchPattern": "^(a)\\1$", "inputPrice": 1}, "back-reference \\1 is not supported"),
+        ({"modelName": "a", "matchPattern": "^a(?=b)", "inputPrice": 1}, "look-ahead/look-behind"),
+        ({"modelName": "a", "matchPattern": "(?<!x)a", "inputPrice": 1}, "look-ahead/look-behind"),
+        ({"modelName": "a", "matchPattern": "\\m(a|b)", "inputPrice": 1}, "\\m is not supported"),
         (
             {"modelName": "a", "matchPattern": "^a$", "startDate": "2025-01-01T00:00:00", "inputPrice": 1},
             "timezone",
@@ -187,8 +192,12 @@ def test_field_errors(body: dict, fragment: str) -> None:
             "invalid",
         ),
         (
-            [tier(), tier("Big", 1, False, conditions=[{**USAGE_COND, "usageDetailPattern": "(a+)+"}])],
-            "nested",
+            [tier(), tier("Big", 1, False, conditions=[{**USAGE_COND, "usageDetailPattern": "in(?=put)"}])],
+            "invalid usageDetailPattern",
+        ),
+        (
+            [tier(), tier("Big", 1, False, conditions=[{**USAGE_COND, "usageDetailPattern": "(in)\\1"}])],
+            "invalid usageDetailPattern",
         ),
         (
             [tier(), tier("Big", 1, False, conditions=[{**USAGE_COND, "caseSensitive": "no"}])],
@@ -302,3 +311,13 @@ def test_model_to_api_project_model_roundtrip() -> None:
             "prices": {"total": 0.25},
         }
     ]
+
+
+def test_nested_quantifiers_are_accepted_because_matching_is_linear() -> None:
+    """``^(a+)+$`` backtracks exponentially in Python's ``re``; RE2 runs it in linear time, so it is allowed."""
+    cond = {**USAGE_COND, "usageDetailPattern": "(a+)+$"}
+    fields = validate_model_create(
+        {"modelName": "evil", "matchPattern": "^(a+)+$", "pricingTiers": [tier(), tier("Big", 1, False, conditions=[cond])]},
+        model_id="m",
+    )
+    assert fields["match_pattern"] == "^(a+)+$"

@@ -171,6 +171,28 @@ def test_unparseable_stored_pattern_is_skipped() -> None:
     assert PriceBook([broken]).match("gpt-4o").model_name == "gpt-4o"
 
 
+def test_stored_pattern_the_linear_engine_cannot_run_is_skipped_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Rows saved before patterns were checked against RE2 never match and never reach a backtracking engine."""
+    backref = project_model("backref", "^(gpt)-4o\\1?$", {"input": 1.0})
+    lookahead = project_model("lookahead", "^gpt-4o(?!-mini)", {"input": 1.0})
+    with caplog.at_level("WARNING", logger="lightfuse.services.safe_regex"):
+        book = PriceBook([backref, lookahead])
+    assert book.match("gpt-4o").model_name == "gpt-4o"  # the built-in row, not the unusable project rows
+    assert "model backref matchPattern" in caplog.text and "back-reference" in caplog.text
+    assert "model lookahead matchPattern" in caplog.text
+
+
+def test_catastrophic_pattern_matches_in_linear_time() -> None:
+    """``^(a+)+$`` against 'a'*n + '!' takes 2^n steps in a backtracking engine; bounded by count, not clock."""
+    evil = project_model("evil", "^(a+)+$", {"input": 1.0})
+    book = PriceBook([evil], builtin_models=())
+    for length in (30, 1000, 100_000):
+        assert book.match("a" * length + "!") is None
+    assert book.match("a" * 40) is evil
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Postgres regex translation
 # ---------------------------------------------------------------------------------------------------------------
@@ -178,7 +200,11 @@ def test_unparseable_stored_pattern_is_skipped() -> None:
 
 @pytest.mark.parametrize(
     "pattern",
-    ["(?i)^(gpt-4o$", "a**", "a{300}", "(?P<n>a)", "a(?i)b", "[a-", "\\q", "[[:nope:]]", "(?b)a", "\\"],
+    [
+        *("(?i)^(gpt-4o$", "a**", "a{300}", "(?P<n>a)", "a(?i)b", "[a-", "\\q", "[[:nope:]]", "(?b)a", "\\"),
+        # need a backtracking engine, or quantify a constraint
+        *("(a)\\1", "a(?=b)", "a(?!b)", "(?<=a)b", "(?<!a)b", "\\m(a)", "(a)\\M", "\\ma?", "^*", "\\y+"),
+    ],
 )
 def test_invalid_patterns_raise_value_error(pattern: str) -> None:
     with pytest.raises(ValueError):
@@ -201,10 +227,19 @@ def test_invalid_patterns_raise_value_error(pattern: str) -> None:
         ("(?n)a.b", "a\nb", False),
         ("gpt", "openai/gpt-4o", True),  # '~' is an unanchored search
         ("x{", "x{", True),
+        ("[[:<:]]gpt[[:>:]]", "a gpt", True),
+        ("[[:<:]]gpt[[:>:]]", "gpt4", False),
+        ("(?n)^b$", "a\nb\nc", True),
+        ("^b$", "a\nb\nc", False),
+        ("a$", "a\n", False),  # '$' is the very end outside newline-sensitive mode
+        ("(?x) g p t  # comment", "gpt", True),
+        ("\\s", "\v", True),  # Postgres' \s includes vertical tab (RE2's does not)
+        ("^\\w+$", "modèle", True),  # \w stays Unicode, as with the former translation
+        ("(?i)^(openai/)?(gpt-4(-\\d{4})?-vision-preview)$", "OpenAI/GPT-4-1106-vision-preview", True),
     ],
 )
 def test_pattern_semantics(pattern: str, text: str, matches: bool) -> None:
-    assert (compile_match_pattern(pattern).search(text) is not None) is matches
+    assert compile_match_pattern(pattern).matches(text) is matches
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -417,3 +452,18 @@ def test_enrichment_is_the_columns_enrich_observation_fills_in(book, row):
     assert set(columns) == {"internal_model_id", "usage_details", "usage_pricing_tier_id", "usage_pricing_tier_name",
                             "cost_details", "total_cost"}
     assert row == before  # neither changes the row it is given
+
+
+def test_builtin_set_agrees_with_one_pattern_at_a_time() -> None:
+    """The built-ins are searched as one RE2 set; the first hit in precedence order must be what trying each
+    pattern in turn gives, for every built-in name and a few spellings around it."""
+    builtins = load_builtin_models()
+    ordered = PriceBook(builtin_models=builtins)._shared_models
+    assert len(ordered) == len(builtins)  # every built-in pattern compiles with RE2
+    names = ["", "nope", "gpt", "OPENAI/GPT-4O", "gpt-4o\n"]
+    for m in builtins:
+        names += [m.model_name, m.model_name.upper(), "openai/" + m.model_name, m.model_name + "-x"]
+    book = PriceBook(builtin_models=builtins)
+    for name in names:
+        one_by_one = next((m for m in ordered if compile_match_pattern(m.match_pattern).matches(name)), None)
+        assert book.match(name) is one_by_one, name

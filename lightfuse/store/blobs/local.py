@@ -9,18 +9,20 @@ from pathlib import Path
 from typing import BinaryIO
 
 from lightfuse.store.blobs.base import key_segments
+from lightfuse.store.private_files import make_private_dirs, narrow_to_owner
 
 
 class LocalDirectoryBlobStore:
     def __init__(self, root: Path) -> None:
         self._root = Path(root)
+        narrow_to_owner(self._root)  # media written by older versions sat in a 0755 tree
 
     def _path(self, key: str) -> Path:
         return self._root.joinpath(*key_segments(key))
 
     def put(self, key: str, data: BinaryIO) -> int:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(path.parent)  # 0700 directories; mkstemp makes the file 0600
         # write next to the target and rename: a crash or a concurrent reader never sees half an object
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
         try:

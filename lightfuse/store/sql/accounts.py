@@ -206,6 +206,10 @@ def delete_api_key(conn: Connection, key_id: str, project_id: str) -> int:
     return result.rowcount or 0
 
 
+def set_api_key_display(conn: Connection, key_id: str, display_secret_key: str) -> None:
+    conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(display_secret_key=display_secret_key))
+
+
 def touch_api_keys(conn: Connection, last_used: dict[str, int]) -> None:
     for key_id, when in last_used.items():
         conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=when))

@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import NullPool
 
 from lightfuse.runtime import name_os_thread
+from lightfuse.store.private_files import make_private_dirs, make_private_file, narrow_to_owner
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,11 @@ def make_engine(url: str, *, sqlite_synchronous: str = "normal", pool_size: int 
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # SQLite gives the -wal/-shm files the database file's mode: creating it 0600 covers all three
+            make_private_dirs(Path(path).parent)
+            make_private_file(Path(path))
+            for suffix in ("", "-wal", "-shm"):
+                narrow_to_owner(Path(path + suffix))
         engine = create_engine(
             url,
             json_serializer=_json_dumps,
