@@ -176,7 +176,7 @@ class IngestionPipeline:
         if self._health is not None:
             if any(isinstance(failures, StoreFull) for _, failures in results):
                 self._health.record_full()
-            else:
+            elif not any(failures for _, failures in results):  # another failure says nothing about space
                 self._health.record_written()
         for sub, failures in results:
             if sub.future.done():
