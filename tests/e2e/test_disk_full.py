@@ -1,7 +1,9 @@
 """Fault test: the embedded store's disk fills up under ingestion load, then space comes back.
 
-The server's data directory is a small tmpfs mounted for the test (we run as root; the test is skipped, saying
-why, only if the mount is refused). Expected while full: every ingestion request is answered as a whole - a
+A small tmpfs is mounted for the test (we run as root; the test is skipped, saying why, only if the mount is
+refused). It holds the server's data directory (the SQLite database, the media blobs) and, on Postgres, a
+tablespace that holds the test's database (the local server's WAL stays on its own disk, so it is the data files
+that cannot grow: SQLSTATE 53100). Expected while full: every ingestion request is answered as a whole - a
 207 whose events all succeeded, or 503 + Retry-After (never a 207 with per-event 500s); OTLP and media uploads
 get 503 too; /ready says 503 and /metrics says the store is not writable; reads keep working. After a filler
 file is deleted the server recovers by itself, the refused requests succeed when retried, and every
@@ -13,30 +15,70 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import shutil
 import subprocess
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
-from tests.conftest import make_server
+from tests.conftest import PG_ADMIN_URL, make_server
 from tests.e2e.test_otlp_bad_input import json_export, json_span
 
 pytestmark = pytest.mark.slow
 
-TMPFS_BYTES = 8 * 1024 * 1024
+TMPFS_MIB = {"sqlite": 8, "postgres": 24}  # a new Postgres database is a ~7.5 MB copy of template1
 # what the filler leaves free once the server has started: a few dozen batches fill it
 LEFT_FREE = 1536 * 1024
 
 
-def _mount_tmpfs(path) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_BYTES}", "tmpfs", str(path)],
+def _mount_tmpfs(path: Path, mib: int) -> None:
+    path.mkdir(mode=0o755)
+    # mode: Postgres's own user must reach its tablespace directory inside
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={mib}m,mode=0755", "tmpfs", str(path)],
                             capture_output=True, text=True)
     if result.returncode != 0:
+        path.rmdir()
         pytest.skip(f"cannot mount a tmpfs for the full-disk test (needs root / CAP_SYS_ADMIN): "
                     f"{result.stderr.strip()}")
+
+
+def _admin(sql: str) -> None:
+    engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(sql)
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def small_disk(request, tmp_path):
+    """-> (backend settings for make_server, the mount point); the data directory lives on the small disk."""
+    mount = Path(f"/tmp/lf-small-disk-{uuid.uuid4().hex[:8]}")  # not under tmp_path (0700: Postgres can't enter)
+    _mount_tmpfs(mount, TMPFS_MIB[request.param])
+    (mount / "data").mkdir()
+    (tmp_path / "server-data").symlink_to(mount / "data")  # make_server's data directory
+    name = f"lf_test_full_{uuid.uuid4().hex[:8]}"
+    try:
+        if request.param == "sqlite":
+            yield {"data_dir": tmp_path / "server-data"}, mount
+            return
+        (mount / "pg").mkdir()
+        shutil.chown(mount / "pg", "postgres", "postgres")
+        _admin(f"CREATE TABLESPACE {name} LOCATION '{mount / 'pg'}'")
+        try:
+            _admin(f'CREATE DATABASE "{name}" TABLESPACE {name}')
+            url = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql+psycopg://", "postgresql://") + "/" + name
+            yield {"data_dir": tmp_path / "server-data", "database_url": url, "salt": "test-salt",
+                   "nextauth_secret": "test-secret"}, mount
+        finally:
+            _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            _admin(f"DROP TABLESPACE IF EXISTS {name}")
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+        mount.rmdir()
 
 
 def _free_bytes(path) -> int:
@@ -88,19 +130,17 @@ def _stored_trace_ids(c: httpx.Client) -> set[str]:
     raise AssertionError("too many pages")
 
 
-def test_full_disk_refuses_with_503_and_recovers_without_loss(tmp_path, record_property):
-    data_dir = tmp_path / "server-data"  # make_server's data directory, here a tmpfs of its own
-    _mount_tmpfs(data_dir)
-    server = make_server(tmp_path, {"data_dir": data_dir})
+def test_full_disk_refuses_with_503_and_recovers_without_loss(tmp_path, small_disk, record_property):
+    backend, mount = small_disk
+    server = make_server(tmp_path, backend)
     try:
         server.start()
-        _run(server, data_dir, record_property)
+        _run(server, mount, record_property, "postgres" if backend.get("database_url") else "sqlite")
     finally:
         server.stop()
-        subprocess.run(["umount", "-l", str(data_dir)], check=False)
 
 
-def _run(server, data_dir, record_property) -> None:
+def _run(server, mount: Path, record_property, kind: str) -> None:
     acked: set[str] = set()  # trace ids whose event got a 201 inside a 207
     refused: list[list[dict]] = []  # batches answered 503, retried after recovery
     partial_failures: list[dict] = []
@@ -123,7 +163,7 @@ def _run(server, data_dir, record_property) -> None:
         "contentLength": len(blob), "sha256Hash": _sha(blob)})
     assert created.status_code == 201, created.text
 
-    filler = data_dir / "filler.bin"
+    filler = mount / "filler.bin"
     _write_filler(filler, LEFT_FREE)
 
     # load until full: the first 503 ends this phase; every other answer must be a clean 207
@@ -187,7 +227,7 @@ def _run(server, data_dir, record_property) -> None:
 
     stored = _stored_trace_ids(c)
     missing = acked - stored
-    line = (f"FAULT disk-full (sqlite on {TMPFS_BYTES // 2**20} MiB tmpfs): acknowledged={len(acked)} "
+    line = (f"FAULT disk-full ({kind} on a {TMPFS_MIB[kind]} MiB tmpfs): acknowledged={len(acked)} "
             f"stored={len(acked & stored)} rejected={rejected} (all re-sent and stored after recovery)")
     print("\n" + line)
     record_property("fault_disk_full", line)
