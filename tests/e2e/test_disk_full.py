@@ -198,6 +198,10 @@ def _run(server, mount: Path, record_property, kind: str) -> None:
 
     ready = c.get("/api/public/ready")
     assert ready.status_code == 503, ready.text
+    # past the probe interval (2 s) /ready probes with a write of its own: still full, still 503
+    for _ in range(6):
+        time.sleep(0.5)
+        assert c.get("/api/public/ready").status_code == 503
     assert "lightfuse_store_writable 0" in c.get("/metrics").text
 
     # reads keep working
