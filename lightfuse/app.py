@@ -43,6 +43,7 @@ from lightfuse.services.otel_ingest import OtlpIngestor
 from lightfuse.services.otlp_offload import DecodeOffload
 from lightfuse.services.project_purge import ProjectPurger
 from lightfuse.services.prompts import PromptService
+from lightfuse.services.storage_health import StorageHealth, StoreFull
 from lightfuse.store.blobs import BlobStore, LocalDirectoryBlobStore
 from lightfuse.store.sql import migrate
 from lightfuse.store.sql.database import make_engine
@@ -65,6 +66,7 @@ class Services:
     dataset_runs: DatasetRunService
     annotations: AnnotationService
     purger: ProjectPurger
+    storage: StorageHealth
     version: str = __version__
 
 
@@ -74,21 +76,24 @@ def build_services(settings: Settings) -> Services:
     keys = ApiKeyService(engine, settings.salt or "")
     accounts = AccountService(engine, keys)
     models = ModelRegistry(engine)
+    storage = StorageHealth(engine, settings.data_dir)
     pipeline = IngestionPipeline(
-        engine, models.price_book, max_pending_events=settings.ingest_queue_max_events
+        engine, models.price_book, max_pending_events=settings.ingest_queue_max_events, health=storage
     )
     accounts.provision(settings.init)
     blobs = build_blob_store(settings)
     media = MediaService(engine, blobs, settings.encryption_key or settings.salt or "",
                          max_content_length=settings.media.max_content_length,
-                         download_url_ttl=settings.media.download_url_expiry_seconds)
+                         download_url_ttl=settings.media.download_url_expiry_seconds,
+                         download_base_url=settings.media_download_base_url)
     # experiment spans also become dataset run items (services/experiments.py)
     otlp = ExperimentAwareOtlpIngestor(pipeline, ExperimentRecorder(engine),
                                        DecodeOffload(settings.otlp_decode_processes))
     return Services(settings, engine, keys, accounts, models, pipeline, otlp,
                     prompts=PromptService(engine), media=media, datasets=DatasetService(engine, media),
                     dataset_runs=DatasetRunService(engine), annotations=AnnotationService(engine),
-                    purger=ProjectPurger(engine, blobs, grace_seconds=settings.project_purge_grace_seconds))
+                    purger=ProjectPurger(engine, blobs, grace_seconds=settings.project_purge_grace_seconds),
+                    storage=storage)
 
 
 def build_blob_store(settings: Settings) -> BlobStore:
@@ -131,6 +136,8 @@ def create_app(services: Services) -> FastAPI:
                   openapi_url="/api/openapi.json", redoc_url=None)
     app.state.services = services
     install_error_handlers(app)
+    # a write that failed for lack of space, on any route: 503 + Retry-After (api/health.py)
+    app.add_exception_handler(StoreFull, health.store_full_handler)
     for module in (health, ingestion, otel, projects, traces, observations, sessions, metrics, scores, score_configs,
                    models, prompts, datasets, media, comments, annotation_queues):
         app.include_router(module.router)

@@ -110,6 +110,11 @@ class Settings(BaseSettings):
         le=64,
         validation_alias=AliasChoices("LIGHTFUSE_OTLP_DECODE_PROCESSES"),
     )
+    # Self-served media download URLs point here (e.g. https://media.example.net, an origin other than the app's,
+    # routed to this server) so user content never shares the app's origin; unset: the app's own base URL.
+    media_download_base_url: str | None = Field(
+        None, validation_alias=AliasChoices("LIGHTFUSE_MEDIA_DOWNLOAD_BASE_URL")
+    )
     init: InitSettings = Field(default_factory=InitSettings)
     media: MediaStorageSettings = Field(default_factory=MediaStorageSettings)
 

@@ -4,6 +4,10 @@
 presigned S3 URLs of Langfuse when the blob store is a local directory: no Basic auth, the URL's expiry and
 HMAC signature are the authorisation (SDKs PUT to the upload URL without credentials, browsers GET the download
 URL in an ``<img>``). With an S3 bucket configured, the URLs handed out point at the bucket instead.
+
+Downloads are user content and must never run in the app's origin: ``nosniff``, a CSP ``sandbox`` (the document
+gets an opaque origin: no cookies, storage or same-origin requests of the app) and ``attachment`` for every
+type that could carry script (services.media.content_disposition).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from starlette.responses import Response, StreamingResponse
 
 from lightfuse.api.common import JSONResponse, ProjectAuth, read_json
 from lightfuse.api.resource_helpers import public_base_url, service_errors
-from lightfuse.services.media import BLOB_ROUTE
+from lightfuse.services.media import BLOB_ROUTE, content_disposition
 
 router = APIRouter()
 
@@ -48,6 +52,14 @@ async def report_media_upload(media_id: str, request: Request, auth: ProjectAuth
     with service_errors():
         await run_in_threadpool(_media(request).record_upload_result, auth.project_id, media_id, body)
     return JSONResponse({"message": "OK"})
+
+
+# what every media download carries, whatever its type
+_DOWNLOAD_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "sandbox",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 # --- the signed blob URLs -----------------------------------------------------------------------------------
@@ -81,8 +93,9 @@ def _chunks(handle: BinaryIO) -> Iterator[bytes]:
 def download_blob(project_id: str, object_name: str, request: Request):
     q = request.query_params
     with service_errors():
-        handle, content_type, size = _media(request).open_download(
+        handle, content_type, size, name = _media(request).open_download(
             project_id, object_name, q.get("expires"), q.get("signature")
         )
-    headers = {"Content-Length": str(size), "Cache-Control": "private, max-age=3600"}
+    headers = {"Content-Length": str(size), "Cache-Control": "private, max-age=3600", **_DOWNLOAD_HEADERS,
+               "Content-Disposition": content_disposition(content_type, name)}
     return StreamingResponse(_chunks(handle), media_type=content_type, headers=headers)

@@ -11,7 +11,8 @@ gives the same result as if the events had arrived in timestamp order.
 
 Contract: ``submit`` raises ``IntakeFull`` (answer 503 + Retry-After) instead of queueing without bound; it
 returns per-event failures (event id -> message) for events that could not be stored, which only happens on
-an unexpected storage error.
+an unexpected storage error. A commit that fails for lack of space fails its submissions with ``StoreFull``
+(answer 503 + Retry-After for the whole request) and marks ``health`` full until a commit succeeds again.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from lightfuse.services.auth import now_ms
 from lightfuse.services.entity_merge import log_body, merge_entity, needs_replay
 from lightfuse.services.ingestion_events import ValidEvent
 from lightfuse.services.pricing import observation_enrichment
+from lightfuse.services.storage_health import StorageHealth
+from lightfuse.store.capacity import StoreFull, disk_full_as_store_full
 from lightfuse.store.sql import tracing_writes as tw
 from lightfuse.store.sql.database import WalCheckpointer, writer_connection
 from lightfuse.store.sql.score_configs import get_score_config
@@ -60,11 +63,13 @@ class IngestionPipeline:
         price_books: Callable[[Any, str], Any],
         max_pending_events: int = 200_000,
         on_commit: Callable[[int], None] | None = None,
+        health: StorageHealth | None = None,
     ) -> None:
         self._engine = engine
         self._price_books = price_books
         self._max_pending = max_pending_events
         self._on_commit = on_commit
+        self._health = health
         self._queue: deque[_Submission] = deque()
         self._pending_events = 0
         self._cond = threading.Condition()
@@ -150,7 +155,10 @@ class IngestionPipeline:
     def _write(self, taken: list[_Submission]) -> None:
         try:
             self._commit(taken)
-            results: list[tuple[_Submission, dict[str, str]]] = [(s, {}) for s in taken]
+            results: list[tuple[_Submission, dict[str, str] | StoreFull]] = [(s, {}) for s in taken]
+        except StoreFull as exc:  # no point in retrying one by one: every commit needs space
+            log.warning("group commit of %d submissions failed, the store is full: %s", len(taken), exc)
+            results = [(s, exc) for s in taken]
         except Exception:
             log.exception("group commit of %d submissions failed; retrying one by one", len(taken))
             results = [(s, self._commit_alone(s)) for s in taken]
@@ -165,14 +173,25 @@ class IngestionPipeline:
             self._pending_events -= count
         if self._on_commit is not None:
             self._on_commit(count)
+        if self._health is not None:
+            if any(isinstance(failures, StoreFull) for _, failures in results):
+                self._health.record_full()
+            elif not any(failures for _, failures in results):  # another failure says nothing about space
+                self._health.record_written()
         for sub, failures in results:
-            if not sub.future.done():
+            if sub.future.done():
+                continue
+            if isinstance(failures, StoreFull):
+                sub.future.set_exception(failures)
+            else:
                 sub.future.set_result(failures)
 
-    def _commit_alone(self, sub: _Submission) -> dict[str, str]:
+    def _commit_alone(self, sub: _Submission) -> dict[str, str] | StoreFull:
         try:
             self._commit([sub])
             return {}
+        except StoreFull as exc:
+            return exc
         except Exception:
             log.exception("a submission of %d events could not be stored", len(sub.events))
             return {e.id: "Internal Server Error" for e in sub.events}
@@ -187,7 +206,7 @@ class IngestionPipeline:
         try:
             # a writer_connection begins with the write lock on SQLite: the commit reads stored rows before it
             # writes, and another connection's commit in between would otherwise fail the upgrade at once
-            with conn.begin():
+            with disk_full_as_store_full(), conn.begin():
                 for project_id, events in by_project.items():
                     self._write_project(conn, project_id, events)
         except Exception:

@@ -10,6 +10,11 @@ instead of Basic auth. The signature binds the HTTP method, project, media id an
 the content type, length and SHA-256 the client announced, so a URL cannot be reused for other bytes. The
 signing key is derived from ENCRYPTION_KEY (or SALT).
 
+User content never runs in the app's origin: every download is served with ``nosniff`` and a CSP ``sandbox``
+(self-served), and every type outside ``INLINE_SAFE_TYPES`` (raster images, audio, video, PDF) as an
+attachment - on S3 too, through the presigned URL's response-header overrides. ``download_base_url`` (the
+``LIGHTFUSE_MEDIA_DOWNLOAD_BASE_URL`` setting) moves self-served download URLs to an origin of their own.
+
 Media ids are the first 22 characters of the URL-safe base64 SHA-256 of the bytes (what the SDKs compute), so
 one content is stored once per project however often it is referenced.
 """
@@ -57,6 +62,10 @@ CONTENT_TYPES: dict[str, str] = {
     "application/rtf": "rtf", "application/x-ndjson": "ndjson", "application/vnd.apache.parquet": "parquet",
     "application/gzip": "gz", "application/x-tar": "tar", "application/x-7z-compressed": "7z",
 }
+# Types a browser may show inline: they cannot carry script. Not SVG (it can), not text/html, not JS, not XML.
+INLINE_SAFE_TYPES = frozenset(
+    t for t in CONTENT_TYPES if t.startswith(("image/", "audio/", "video/")) and t != "image/svg+xml"
+) | {"application/pdf"}
 # Langfuse's default LANGFUSE_S3_MEDIA_MAX_CONTENT_LENGTH
 MAX_CONTENT_LENGTH = 1_000_000_000
 # upload URLs live an hour in Langfuse; download URLs follow LANGFUSE_S3_MEDIA_DOWNLOAD_URL_EXPIRY_SECONDS
@@ -78,6 +87,12 @@ def _project_segment(project_id: str) -> str:
     if _SAFE_SEGMENT.fullmatch(project_id) and project_id not in (".", ".."):
         return project_id
     return "p-" + hashlib.sha256(project_id.encode()).hexdigest()[:32]
+
+
+def content_disposition(content_type: str, object_name: str) -> str:
+    """``inline`` for the types in INLINE_SAFE_TYPES, else ``attachment`` (the browser saves, never renders)."""
+    kind = "inline" if content_type in INLINE_SAFE_TYPES else "attachment"
+    return f'{kind}; filename="{object_name}"'  # object names are <mediaId>.<ext>: no quotes, no slashes
 
 
 def _sha256_b64(value: Any) -> str:
@@ -115,7 +130,7 @@ class UploadSink:
 class MediaService:
     def __init__(self, engine: Engine, blobs: BlobStore, secret: str, *,
                  max_content_length: int = MAX_CONTENT_LENGTH, upload_url_ttl: int = UPLOAD_URL_TTL_SECONDS,
-                 download_url_ttl: int = DOWNLOAD_URL_TTL_SECONDS) -> None:
+                 download_url_ttl: int = DOWNLOAD_URL_TTL_SECONDS, download_base_url: str | None = None) -> None:
         self._engine = engine
         self._blobs = blobs
         # clients reach such a store directly; otherwise they come to /api/media-blobs
@@ -126,6 +141,8 @@ class MediaService:
         # seconds a signed or presigned URL stays valid
         self.upload_url_ttl = upload_url_ttl
         self.download_url_ttl = download_url_ttl
+        # where self-served download URLs point (another origin than the app's); None: the request's base
+        self._download_base_url = download_base_url.rstrip("/") if download_base_url else None
 
     # --- signing --------------------------------------------------------------------------------------------
 
@@ -168,9 +185,13 @@ class MediaService:
     def download_info(self, base_url: str, project_id: str, media: dict[str, Any]) -> dict[str, Any]:
         expires = int(time.time()) + self.download_url_ttl
         if self._presigner is not None:
-            url = self._presigner.presigned_download_url(media["bucket_path"], expires_in=self.download_url_ttl)
+            name = media["bucket_path"].rsplit("/", 1)[-1]
+            url = self._presigner.presigned_download_url(
+                media["bucket_path"], expires_in=self.download_url_ttl, content_type=media["content_type"],
+                content_disposition=content_disposition(media["content_type"], name),
+            )
         else:
-            url = self._self_served_url(base_url, "GET", project_id, media, expires)
+            url = self._self_served_url(self._download_base_url or base_url, "GET", project_id, media, expires)
         return {
             "mediaId": media["id"],
             "contentType": media["content_type"],
@@ -348,10 +369,11 @@ class MediaService:
             })
 
     def open_download(self, project_id: str, object_name: str, expires: str | None, signature: str | None
-                      ) -> tuple[BinaryIO, str, int]:
+                      ) -> tuple[BinaryIO, str, int, str]:
+        """-> (the bytes, their content type, their size, the stored object's file name)"""
         media = self._verified("GET", project_id, object_name, expires, signature)
         handle = self._blobs.open(media["bucket_path"])
         if handle is None:
             raise not_found("Media not found")
         size = self._blobs.size(media["bucket_path"]) or 0
-        return handle, media["content_type"], size
+        return handle, media["content_type"], size, media["bucket_path"].rsplit("/", 1)[-1]

@@ -169,3 +169,23 @@ def test_sdk_uploads_media_straight_to_s3(sqlite_s3_server, sdk):
     assert media.json()["url"].startswith(f"{bucket.endpoint}/{bucket.bucket}/")
     download = httpx.get(media.json()["url"])
     assert download.status_code == 200 and download.content == base64.b64decode(ids["png_b64"])
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_s3_downloads_of_script_carrying_types_are_attachments(s3_server):
+    """The presigned GET carries response-content-disposition/-type overrides, so S3 itself answers with
+    ``attachment`` for HTML (which would otherwise run in the bucket's origin) and ``inline`` for images."""
+    srv, _bucket = s3_server
+    html = b"<html><script>document.title='pwned'</script></html>"
+    for content_type, data, disposition in (("text/html", html, "attachment"), ("image/png", PNG, "inline")):
+        created = _request_upload(srv, data, contentType=content_type)
+        assert created.status_code == 201, created.text
+        media_id = created.json()["mediaId"]
+        assert _put(created.json()["uploadUrl"], data, **{"Content-Type": content_type}).status_code == 200
+        assert _report(srv, media_id).status_code == 200
+        url = _get_media(srv, media_id).json()["url"]
+        assert "response-content-disposition=" in url
+        download = httpx.get(url)
+        assert download.status_code == 200 and download.content == data
+        assert download.headers["content-type"] == content_type
+        assert download.headers["content-disposition"].startswith(disposition + ";"), download.headers

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from lightfuse.store.blobs.base import key_segments
+from lightfuse.store.capacity import disk_full_as_store_full
 from lightfuse.store.private_files import make_private_dirs, narrow_to_owner
 
 
@@ -22,6 +23,11 @@ class LocalDirectoryBlobStore:
 
     def put(self, key: str, data: BinaryIO) -> int:
         path = self._path(key)
+        with disk_full_as_store_full():  # ENOSPC -> StoreFull (503), the partial file removed below
+            return self._put(path, data)
+
+    @staticmethod
+    def _put(path: Path, data: BinaryIO) -> int:
         make_private_dirs(path.parent)  # 0700 directories; mkstemp makes the file 0600
         # write next to the target and rename: a crash or a concurrent reader never sees half an object
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")

@@ -125,7 +125,13 @@ class S3BlobStore:
             HttpMethod="PUT",
         )
 
-    def presigned_download_url(self, key: str, *, expires_in: int) -> str:
-        return self._client.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": self._object_key(key)}, ExpiresIn=expires_in
-        )
+    def presigned_download_url(self, key: str, *, expires_in: int, content_type: str | None = None,
+                               content_disposition: str | None = None) -> str:
+        """A GET URL; the type and disposition given are signed into it as S3's response-header overrides
+        (``response-content-type``, ``response-content-disposition``), so S3 answers with them."""
+        params = {"Bucket": self.bucket, "Key": self._object_key(key)}
+        if content_type:
+            params["ResponseContentType"] = content_type
+        if content_disposition:
+            params["ResponseContentDisposition"] = content_disposition
+        return self._client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)

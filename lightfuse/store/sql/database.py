@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import NullPool
 
 from lightfuse.runtime import name_os_thread
+from lightfuse.store.capacity import is_disk_full
 from lightfuse.store.private_files import make_private_dirs, make_private_file, narrow_to_owner
 
 log = logging.getLogger(__name__)
@@ -183,11 +184,17 @@ class WalCheckpointer:
             page_size = conn.exec_driver_sql("PRAGMA page_size").scalar() or 4096
             conn.commit()
             max_frames = max(1, self._max_wal_bytes // page_size)
+            out_of_space = False  # said once per episode: a full disk would otherwise log twice a second
             while not self._stop.wait(self._interval):
                 try:
                     self.tick(conn, max_frames)
-                except Exception:  # pragma: no cover - retried on the next tick
-                    log.exception("WAL checkpoint failed")
+                    out_of_space = False
+                except Exception as exc:  # pragma: no cover - retried on the next tick
+                    if not is_disk_full(exc):
+                        log.exception("WAL checkpoint failed")
+                    elif not out_of_space:
+                        out_of_space = True
+                        log.warning("WAL checkpoint failed, the disk is full; retried until space comes back")
             # leave a small WAL behind on a clean stop
             try:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 from sqlalchemy import Connection, Engine
 
+from lightfuse.store.capacity import disk_full_as_store_full
 from lightfuse.store.sql.database import begin_immediate
 
 
@@ -23,7 +24,8 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
     with engine.connect() as conn:
         begin_immediate(conn)
         try:
-            with conn.begin():
+            # a write that fails for lack of space surfaces as StoreFull, which the API answers with 503
+            with disk_full_as_store_full(), conn.begin():
                 yield conn
         finally:
             begin_immediate(conn, enabled=False)  # the flag lives on the pooled connection
