@@ -98,9 +98,11 @@ def address_key(address: str | None) -> str:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return _digest(address)
-    if ip.version == 6 and ip.ipv4_mapped is None:
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
         return str(ipaddress.ip_network(f"{ip}/64", strict=False).network_address) + "/64"
-    return str(ip.ipv4_mapped or ip)
+    return str(ip)
 
 
 class LoginThrottle:

@@ -2,20 +2,27 @@
 
 Order of work for every form that checks or hashes a password: the throttle first (a locked key is refused
 before any argon2 work), then the password work in ``PasswordPool`` (bounded; ``HashingBusy`` when full), then
-the bookkeeping. The short database steps run in the request thread pool; the argon2 work never does, so a
-flood of sign-ins leaves that pool to the API. Raises ``Throttled`` (429), ``HashingBusy`` (503) and
+the bookkeeping. The short database steps run in a few threads of their own (``_AUTH_DB_THREADS``) and the
+argon2 work in the pool, both awaited: a flood of sign-ins takes none of the request thread pool (Starlette's
+default limiter, 40 threads) that the API routes run in. Raises ``Throttled`` (429), ``HashingBusy`` (503) and
 ``AccountError`` (form errors).
 """
 
 from __future__ import annotations
 
-from anyio import to_thread
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from lightfuse.services.accounts import hash_password, verify_password
 from lightfuse.services.login_throttle import LoginThrottle, ThrottleKey
 from lightfuse.services.password_pool import PasswordPool
 from lightfuse.services.web_accounts import AccountError, User, WebAccounts
 from lightfuse.services.web_sessions import WebSessions
+
+T = TypeVar("T")
+_AUTH_DB_THREADS = 4
 
 
 class WebAuth:
@@ -26,6 +33,10 @@ class WebAuth:
         self.sessions = sessions
         self.throttle = throttle
         self.pool = pool
+        self._db = ThreadPoolExecutor(max_workers=_AUTH_DB_THREADS, thread_name_prefix="lightfuse-auth-db")
+
+    async def _in_db_thread(self, fn: Callable[..., T], *args) -> T:
+        return await asyncio.wrap_future(self._db.submit(fn, *args))
 
     def _checked_lookup(self, keys: list[ThrottleKey], email: str):
         self.throttle.check(keys)
@@ -35,14 +46,14 @@ class WebAuth:
                       ) -> tuple[User, str] | None:
         """(user, new session token) for the right password, None for a wrong one."""
         keys = [self.throttle.account(email), self.throttle.address(address)]
-        user, password_hash = await to_thread.run_sync(self._checked_lookup, keys, email)
+        user, password_hash = await self._in_db_thread(self._checked_lookup, keys, email)
         # unknown users are verified against a dummy hash: same work, so timing does not reveal accounts
         ok = await self.pool.run(verify_password, password_hash, password or "")
         if not ok or user is None:
-            await to_thread.run_sync(self.throttle.failed, keys)
+            await self._in_db_thread(self.throttle.failed, keys)
             return None
-        await to_thread.run_sync(self.throttle.succeeded, keys[0])
-        token = await to_thread.run_sync(self.sessions.start, user.id, old_token)
+        await self._in_db_thread(self.throttle.succeeded, keys[0])
+        token = await self._in_db_thread(self.sessions.start, user.id, old_token)
         return user, token
 
     def _checked_sign_up(self, key: ThrottleKey, email: str, password: str) -> str:
@@ -55,10 +66,10 @@ class WebAuth:
     async def sign_up(self, email: str, password: str, name: str | None, address: str | None,
                       old_token: str | None = None) -> tuple[User, str]:
         key = self.throttle.address(address, "signup")
-        email = await to_thread.run_sync(self._checked_sign_up, key, email, password or "")
+        email = await self._in_db_thread(self._checked_sign_up, key, email, password or "")
         password_hash = await self.pool.run(hash_password, password)
-        user = await to_thread.run_sync(self.accounts.create_user_with_hash, email, password_hash, name)
-        token = await to_thread.run_sync(self.sessions.start, user.id, old_token)
+        user = await self._in_db_thread(self.accounts.create_user_with_hash, email, password_hash, name)
+        token = await self._in_db_thread(self.sessions.start, user.id, old_token)
         return user, token
 
     def _checked_hash_of(self, keys: list[ThrottleKey], user_id: str) -> str | None:
@@ -71,14 +82,14 @@ class WebAuth:
         the current one."""
         self.accounts.check_new_password(new)
         keys = [self.throttle.account(user.email), self.throttle.address(address)]
-        password_hash = await to_thread.run_sync(self._checked_hash_of, keys, user.id)
+        password_hash = await self._in_db_thread(self._checked_hash_of, keys, user.id)
         if not await self.pool.run(verify_password, password_hash, current or ""):
-            await to_thread.run_sync(self.throttle.failed, keys)
+            await self._in_db_thread(self.throttle.failed, keys)
             raise AccountError("The current password is wrong.")
         new_hash = await self.pool.run(hash_password, new)
-        await to_thread.run_sync(self.accounts.set_password_hash, user.id, new_hash)
-        await to_thread.run_sync(self.sessions.end_all, user.id)
-        return await to_thread.run_sync(self.sessions.start, user.id, old_token)
+        await self._in_db_thread(self.accounts.set_password_hash, user.id, new_hash)
+        await self._in_db_thread(self.sessions.end_all, user.id)
+        return await self._in_db_thread(self.sessions.start, user.id, old_token)
 
     def sign_out(self, token: str | None) -> None:
         self.sessions.end(token)
