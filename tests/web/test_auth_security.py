@@ -2,6 +2,7 @@
 
 In-process app (the ``app`` fixture of test_web_inprocess: real SQLite file or real Postgres, real argon2).
 """
+# ruff: noqa: F811 - the tests take the imported ``app`` fixture as their argument
 
 from __future__ import annotations
 
@@ -18,12 +19,12 @@ from lightfuse.services.login_throttle import LoginThrottle, ThrottlePolicy, add
 from lightfuse.services.web_sessions import WebSessions
 from lightfuse.web.session import COOKIE_NAME
 from tests.web.helpers import csrf_from
-from tests.web.test_web_inprocess import (  # noqa: F401 - the app fixture
+from tests.web.test_web_inprocess import (
     OWNER_EMAIL,
     OWNER_PASSWORD,
     PROJECT,
     _add_member,
-    app,
+    app,  # noqa: F401 - the `app` fixture, shared
     browser,
     owner,
 )
@@ -197,7 +198,6 @@ def test_sign_in_flood_runs_at_most_the_pool_and_leaves_the_api_threads_free(app
 
     api, answers, borrowed, total_tokens = asyncio.run(scenario())
     statuses = [r.status_code for r in answers]
-    print("FLOOD", statuses.count(303), statuses.count(503), counting.peak, max(borrowed))
     assert set(statuses) <= {303, 503}, statuses
     assert api.status_code == 200 and api.json()["meta"]["totalItems"] >= 1
     # never more argon2 work at once than the pool has threads
