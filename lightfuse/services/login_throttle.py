@@ -16,7 +16,7 @@ import hashlib
 import ipaddress
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -49,13 +49,14 @@ class Throttled(Exception):
 
 
 class ThrottleStore(Protocol):
-    """Failure counts by key; times are epoch milliseconds. Rows: failures, last_failure_at, locked_until."""
+    """Failure counts by key; times are epoch milliseconds. ``counts`` rows: failures, last_failure_at,
+    locked_until. ``record_failure`` must count atomically (concurrent failures of several replicas)."""
 
     def counts(self, keys: Iterable[str]) -> dict[str, dict]: ...
 
-    def record_failure(
-        self, key: str, now: int, next_state: Callable[[dict | None], tuple[int, int]]
-    ) -> tuple[int, int]: ...
+    def record_failure(self, key: str, now: int, forget_before: int) -> int: ...
+
+    def lock(self, key: str, until: int) -> None: ...
 
     def clear(self, key: str) -> None: ...
 
@@ -70,8 +71,13 @@ class SqlThrottleStore:
         with self._engine.connect() as conn:
             return store.get_throttle(conn, keys)
 
-    def record_failure(self, key, now, next_state):
-        return store.record_failure(self._engine, key, now, next_state)
+    def record_failure(self, key: str, now: int, forget_before: int) -> int:
+        with self._engine.begin() as conn:
+            return store.record_failure(conn, key, now, forget_before)
+
+    def lock(self, key: str, until: int) -> None:
+        with self._engine.begin() as conn:
+            store.lock_key(conn, key, until)
 
     def clear(self, key: str) -> None:
         with self._engine.begin() as conn:
@@ -132,21 +138,23 @@ class LoginThrottle:
 
     def failed(self, keys: Iterable[ThrottleKey], now_s: float | None = None) -> None:
         now = int((time.time() if now_s is None else now_s) * 1000)
+        forget_before = now - int(self.policy.forget_s * 1000)
         for k in keys:
-            self._store.record_failure(k.key, now, lambda row, k=k: self._next_state(row, k.limit, now))
+            failures = self._store.record_failure(k.key, now, forget_before)
+            lock_s = self.lock_seconds(failures, k.limit)
+            if lock_s:
+                self._store.lock(k.key, now + int(lock_s * 1000))
         self._maybe_prune(now)
 
     def succeeded(self, key: ThrottleKey) -> None:
         self._store.clear(key.key)
 
-    def _next_state(self, row: dict | None, limit: int, now: int) -> tuple[int, int]:
-        p = self.policy
-        fresh = row is None or row["last_failure_at"] < now - p.forget_s * 1000
-        failures = 1 if fresh else row["failures"] + 1
+    def lock_seconds(self, failures: int, limit: int) -> float:
+        """0 below the limit; then base, doubling per further failure, capped."""
         if failures < limit:
-            return failures, 0
-        lock_s = min(p.base_s * 2 ** min(failures - limit, 32), p.max_s)
-        return failures, now + int(lock_s * 1000)
+            return 0
+        p = self.policy
+        return min(p.base_s * 2 ** min(failures - limit, 32), p.max_s)
 
     def _maybe_prune(self, now: int) -> None:
         with self._lock:

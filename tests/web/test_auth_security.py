@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from lightfuse.services import accounts as accounts_module
-from lightfuse.services.login_throttle import LoginThrottle, ThrottlePolicy, address_key
+from lightfuse.services.login_throttle import LoginThrottle, SqlThrottleStore, ThrottlePolicy, address_key
 from lightfuse.services.web_sessions import WebSessions
 from lightfuse.web.session import COOKIE_NAME
 from tests.web.helpers import csrf_from
@@ -100,10 +100,16 @@ def test_backoff_grows_and_is_capped():
         def counts(self, keys):
             return {k: self.rows[k] for k in keys if k in self.rows}
 
-        def record_failure(self, key, now, next_state):
-            failures, locked = next_state(self.rows.get(key))
-            self.rows[key] = {"failures": failures, "last_failure_at": now, "locked_until": locked}
-            return failures, locked
+        def record_failure(self, key, now, forget_before):
+            row = self.rows.get(key)
+            if row is None or row["last_failure_at"] < forget_before:
+                row = self.rows[key] = {"failures": 0, "locked_until": 0}
+            row["failures"] += 1
+            row["last_failure_at"] = now
+            return row["failures"]
+
+        def lock(self, key, until):
+            self.rows[key]["locked_until"] = until
 
         def clear(self, key):
             self.rows.pop(key, None)
@@ -127,6 +133,29 @@ def test_backoff_grows_and_is_capped():
     assert address_key("2001:db8::1") == address_key("2001:db8::ffff") == "2001:db8::/64"
     assert address_key("::ffff:10.0.0.1") == address_key("10.0.0.1") == "10.0.0.1"
     assert len(address_key("x" * 5000)) == 40
+
+
+def test_concurrent_failures_all_count(app):
+    """The database store counts atomically: failures from many threads (replicas) are not lost."""
+    store = SqlThrottleStore(app.services.engine)
+    errors = []
+
+    def fail():
+        try:
+            for _ in range(5):
+                store.record_failure("acct:concurrent", 1_000, 0)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fail) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert store.counts(["acct:concurrent"])["acct:concurrent"]["failures"] == 40
+    # a failure after a quiet period starts over
+    assert store.record_failure("acct:concurrent", 5_000, forget_before=2_000) == 1
 
 
 # --- (b) argon2 in a bounded pool; the API's threads stay free ----------------------------------------------

@@ -1,15 +1,13 @@
-"""Browser sessions and the sign-in throttle's failure counts. Functions take an open Connection, except
-``record_failure`` which owns its short write transaction (it reads the count before writing it)."""
+"""Browser sessions and the sign-in throttle's failure counts. Functions take an open Connection."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
-from sqlalchemy import Connection, Engine, delete, or_, select, update
+from sqlalchemy import Connection, case, delete, or_, select, update
 
 from lightfuse.store.sql.database import insert_for
 from lightfuse.store.sql.tables import auth_throttle, users, web_sessions
-from lightfuse.store.sql.transactions import write_transaction
 
 # --- sessions -----------------------------------------------------------------------------------------------
 
@@ -80,21 +78,28 @@ def get_throttle(conn: Connection, keys: Iterable[str]) -> dict[str, dict]:
     return {r["key"]: dict(r) for r in rows}
 
 
-def record_failure(
-    engine: Engine, key: str, now: int, next_state: Callable[[dict | None], tuple[int, int]]
-) -> tuple[int, int]:
-    """Count one failure for ``key``: ``next_state(current row or None)`` gives (failures, locked_until), which
-    are stored and returned. One write transaction, so concurrent failures of several replicas all count."""
-    with write_transaction(engine) as conn:
-        row = conn.execute(select(auth_throttle).where(auth_throttle.c.key == key)).mappings().first()
-        failures, locked_until = next_state(dict(row) if row else None)
-        values = {"failures": failures, "last_failure_at": now, "locked_until": locked_until}
-        conn.execute(
-            insert_for(conn)(auth_throttle)
-            .values(key=key, **values)
-            .on_conflict_do_update(index_elements=["key"], set_=values)
+def record_failure(conn: Connection, key: str, now: int, forget_before: int) -> int:
+    """Count one failure for ``key`` (starting over when its last failure is older than ``forget_before``);
+    the new count. One atomic upsert, so concurrent failures on several replicas all count."""
+    stale = auth_throttle.c.last_failure_at < forget_before
+    stmt = (
+        insert_for(conn)(auth_throttle)
+        .values(key=key, failures=1, last_failure_at=now, locked_until=0)
+        .on_conflict_do_update(
+            index_elements=["key"],
+            set_={
+                "failures": case((stale, 1), else_=auth_throttle.c.failures + 1),
+                "locked_until": case((stale, 0), else_=auth_throttle.c.locked_until),
+                "last_failure_at": now,
+            },
         )
-    return failures, locked_until
+        .returning(auth_throttle.c.failures)
+    )
+    return conn.execute(stmt).scalar_one()
+
+
+def lock_key(conn: Connection, key: str, until: int) -> None:
+    conn.execute(update(auth_throttle).where(auth_throttle.c.key == key).values(locked_until=until))
 
 
 def clear_throttle(conn: Connection, key: str) -> None:
