@@ -84,6 +84,22 @@ class Settings(BaseSettings):
     auth_disable_signup: bool = Field(False, validation_alias=AliasChoices("AUTH_DISABLE_SIGNUP"))
     # minutes, as in Langfuse (default 30 days)
     auth_session_max_age: int = Field(43200, validation_alias=AliasChoices("AUTH_SESSION_MAX_AGE"))
+    # Sign-in throttle (security issue #13): after this many failed password checks per account (normalised
+    # email) or per client address, the key is locked for LOCKOUT seconds, doubling with each further failure
+    # up to LOCKOUT_MAX; answered with 429 + Retry-After.
+    auth_max_failures_per_account: int = Field(
+        5, ge=1, validation_alias=AliasChoices("LIGHTFUSE_AUTH_MAX_FAILURES_PER_ACCOUNT")
+    )
+    auth_max_failures_per_address: int = Field(
+        20, ge=1, validation_alias=AliasChoices("LIGHTFUSE_AUTH_MAX_FAILURES_PER_ADDRESS")
+    )
+    auth_lockout_seconds: float = Field(30, gt=0, validation_alias=AliasChoices("LIGHTFUSE_AUTH_LOCKOUT_SECONDS"))
+    auth_lockout_max_seconds: float = Field(
+        900, gt=0, validation_alias=AliasChoices("LIGHTFUSE_AUTH_LOCKOUT_MAX_SECONDS")
+    )
+    # argon2 (64 MiB each) runs in a pool of its own: this many at once, this many more waiting; beyond, 503
+    auth_hash_threads: int = Field(2, ge=1, le=64, validation_alias=AliasChoices("LIGHTFUSE_AUTH_HASH_THREADS"))
+    auth_hash_queue: int = Field(8, ge=0, le=1000, validation_alias=AliasChoices("LIGHTFUSE_AUTH_HASH_QUEUE"))
     log_level: str = Field("info", validation_alias=AliasChoices("LANGFUSE_LOG_LEVEL"))
     log_format: Literal["json", "text"] = Field("text", validation_alias=AliasChoices("LANGFUSE_LOG_FORMAT"))
     # Ingestion intake: how many events may wait for the writer before new requests get 503 + Retry-After.

@@ -24,10 +24,25 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+_dummy_hash: str | None = None
+
+
+def _hash_for_unknown_users() -> str:
+    # computed once, lazily: a real hash with the hasher's parameters, so verifying against it costs the same
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = _hasher.hash("lightfuse-no-such-user")
+    return _dummy_hash
+
+
 def verify_password(password_hash: str | None, password: str) -> bool:
     if not password_hash:
-        # spend the same effort as a real check so unknown users are not told apart by timing
-        _hasher.hash(password)
+        # verify against a dummy hash: the same work as a real check, so unknown users are not told apart by
+        # timing; the result is thrown away
+        try:
+            _hasher.verify(_hash_for_unknown_users(), password)
+        except (VerificationError, InvalidHashError):
+            pass
         return False
     try:
         return _hasher.verify(password_hash, password)

@@ -12,7 +12,6 @@ lives here so no route can forget it. Errors:
 
 from __future__ import annotations
 
-import hashlib
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from lightfuse.services import rbac
-from lightfuse.services.accounts import hash_password, verify_password
+from lightfuse.services.accounts import hash_password
 from lightfuse.services.auth import ApiKeyService, IssuedKey, now_ms
 from lightfuse.store.sql import accounts as store
 
@@ -50,8 +49,6 @@ class User:
     email: str
     name: str | None
     admin: bool
-    # Changes whenever the password does; sessions carry it, so changing a password ends every old session.
-    credential_stamp: str
 
 
 @dataclass(frozen=True)
@@ -96,17 +93,12 @@ class ProjectAccess:
             raise Forbidden(scope)
 
 
-def _stamp(password_hash: str | None) -> str:
-    return hashlib.sha256((password_hash or "").encode()).hexdigest()[:16]
-
-
 def _user(row: dict[str, Any]) -> User:
     return User(
         id=row["id"],
         email=row["email"],
         name=row.get("name"),
         admin=bool(row.get("admin")),
-        credential_stamp=_stamp(row.get("password_hash")),
     )
 
 
@@ -138,30 +130,51 @@ class WebAccounts:
             row = store.get_user(conn, user_id)
         return _user(row) if row else None
 
-    def sign_in(self, email: str, password: str) -> User | None:
+    def password_hash_for_sign_in(self, email: str) -> tuple[User | None, str | None]:
+        """The user with this email (None if there is none) and their password hash (None if they have none)."""
         with self._engine.connect() as conn:
             row = store.get_user_by_email(conn, (email or "").strip())
-        # verify_password spends the same time for unknown users, so timing does not reveal who has an account
-        if not verify_password(row["password_hash"] if row else None, password or ""):
-            return None
-        return _user(row) if row else None
+        return (_user(row), row.get("password_hash")) if row else (None, None)
 
-    def sign_up(self, email: str, password: str, name: str | None = None) -> User:
+    def password_hash_of(self, user_id: str) -> str | None:
+        with self._engine.connect() as conn:
+            row = store.get_user(conn, user_id)
+        return row.get("password_hash") if row else None
+
+    def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        with self._engine.begin() as conn:
+            store.update_user(conn, user_id, now=now_ms(), password_hash=password_hash)
+
+    @staticmethod
+    def check_new_password(password: str | None) -> None:
+        if len(password or "") < MIN_PASSWORD_LENGTH:
+            raise AccountError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+
+    def check_sign_up(self, email: str, password: str) -> str:
+        """The normalised email, after checking the form (and that the email is free) before any hashing."""
         email = (email or "").strip().lower()
         if not _EMAIL.match(email) or len(email) > 320:
             raise AccountError("Enter a valid email address.")
-        if len(password or "") < MIN_PASSWORD_LENGTH:
-            raise AccountError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+        self.check_new_password(password)
+        with self._engine.connect() as conn:
+            if store.get_user_by_email(conn, email) is not None:
+                raise AccountError("An account with this email already exists. Sign in instead.")
+        return email
+
+    def create_user_with_hash(self, email: str, password_hash: str, name: str | None = None) -> User:
         name = (name or "").strip()[:MAX_NAME_LENGTH] or None
         user_id = str(uuid.uuid4())
         with self._engine.begin() as conn:
             if store.get_user_by_email(conn, email) is not None:
                 raise AccountError("An account with this email already exists. Sign in instead.")
-            store.create_user(
-                conn, id=user_id, email=email, name=name, password_hash=hash_password(password), now=now_ms()
-            )
+            store.create_user(conn, id=user_id, email=email, name=name, password_hash=password_hash, now=now_ms())
             row = store.get_user(conn, user_id)
         return _user(row)
+
+    def sign_up(self, email: str, password: str, name: str | None = None) -> User:
+        """Sign-up in the caller's thread (scripts and tests; the web form goes through ``WebAuth``)."""
+        email = self.check_sign_up(email, password)
+        return self.create_user_with_hash(email, hash_password(password), name)
 
     # --- organisations --------------------------------------------------------------------------------------
 

@@ -9,9 +9,13 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from starlette.staticfiles import StaticFiles
 
+from lightfuse.services.login_throttle import LoginThrottle, SqlThrottleStore, ThrottlePolicy
+from lightfuse.services.password_pool import HashingBusy, PasswordPool
 from lightfuse.services.tracing_reads import NotFoundError, QueryError
 from lightfuse.services.web_accounts import Forbidden, NoAccess, WebAccounts
+from lightfuse.services.web_auth import WebAuth
 from lightfuse.services.web_dashboard import Dashboard
+from lightfuse.services.web_sessions import WebSessions
 from lightfuse.services.web_tracing import WebTracing
 from lightfuse.web import auth_pages, explore_pages, org_pages, project_pages, trace_pages
 from lightfuse.web.common import (
@@ -42,11 +46,27 @@ def install(app: FastAPI, services: Any) -> None:
     """Wire the UI into ``app``; ``services`` is the composition root's bundle (engine, keys, models, settings)."""
     settings = services.settings
     version = _asset_version()
+    codec = SessionCodec(settings.nextauth_secret or "", settings.auth_session_max_age)
+    accounts = WebAccounts(services.engine, services.keys)
+    policy = ThrottlePolicy(
+        account_limit=settings.auth_max_failures_per_account,
+        address_limit=settings.auth_max_failures_per_address,
+        base_s=settings.auth_lockout_seconds,
+        max_s=max(settings.auth_lockout_max_seconds, settings.auth_lockout_seconds),
+        forget_s=max(3600.0, 2 * settings.auth_lockout_max_seconds),
+    )
+    auth = WebAuth(
+        accounts,
+        WebSessions(services.engine, codec.max_age_s),
+        LoginThrottle(SqlThrottleStore(services.engine), policy),
+        PasswordPool(settings.auth_hash_threads, settings.auth_hash_queue),
+    )
     app.state.web = WebServices(
-        accounts=WebAccounts(services.engine, services.keys),
+        accounts=accounts,
+        auth=auth,
         tracing=WebTracing(services.engine, services.models, services.media.delete_blobs),
         dashboard=Dashboard(services.engine),
-        codec=SessionCodec(settings.nextauth_secret or "", settings.auth_session_max_age),
+        codec=codec,
         templates=make_templates(version),
         signup_disabled=bool(settings.auth_disable_signup),
         secure_cookies=settings.nextauth_url.lower().startswith("https://"),
@@ -68,6 +88,12 @@ def install(app: FastAPI, services: Any) -> None:
         path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         target = safe_next(path if request.method == "GET" else "/")
         return redirect(request, f"/auth/sign-in?next={quote(target, safe='')}")
+
+    @app.exception_handler(HashingBusy)
+    async def _busy(request: Request, exc: HashingBusy):
+        response = error_response(request, 503, "Too many sign-ins at once. Try again in a moment.")
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
 
     @app.exception_handler(NoAccess)
     async def _no_access(request: Request, _exc: NoAccess):

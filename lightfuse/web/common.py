@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from lightfuse.services.web_accounts import ProjectAccess, User, WebAccounts
+from lightfuse.services.web_auth import WebAuth
 from lightfuse.services.web_dashboard import Dashboard
 from lightfuse.services.web_tracing import WebTracing
 from lightfuse.web import formatting
@@ -60,6 +61,7 @@ class SignInRequired(Exception):
 @dataclass
 class WebServices:
     accounts: WebAccounts
+    auth: WebAuth
     tracing: WebTracing
     dashboard: Dashboard
     codec: SessionCodec
@@ -103,14 +105,17 @@ def optional_user(request: Request) -> User | None:
     session = get_session(request)
     user = None
     if session.user_id:
-        user = web(request).accounts.get_user(session.user_id)
-        if user is None or not hmac.compare_digest(user.credential_stamp, session.stamp or ""):
-            # deleted user or changed password: the session is void
-            user = None
-            fresh = WebSession.anonymous()
-            request.state.web_session = fresh
+        # read per request: a revoked session (sign-out, password change, sign-out everywhere) ends at once
+        user = web(request).auth.sessions.resolve(session.token, session.user_id)
+        if user is None:
+            request.state.web_session = WebSession.anonymous()
     request.state.web_user = user
     return user
+
+
+def client_address(request: Request) -> str | None:
+    """The address throttling counts against (uvicorn resolves X-Forwarded-For from trusted proxies only)."""
+    return request.client.host if request.client else None
 
 
 def require_user(request: Request) -> User:
@@ -250,7 +255,8 @@ def error_response(request: Request, status: int, message: str) -> Response:
 
 
 _ERROR_NAMES = {400: "InvalidRequestError", 401: "UnauthorizedError", 403: "ForbiddenError",
-                404: "NotFoundError", 413: "PayloadTooLargeError", 415: "UnsupportedMediaTypeError"}
+                404: "NotFoundError", 413: "PayloadTooLargeError", 415: "UnsupportedMediaTypeError",
+                429: "TooManyRequestsError", 503: "ServiceUnavailableError"}
 
 
 # --- query parameters ---------------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
-"""The browser session: a signed cookie, no server-side state.
+"""The browser session cookie: signed, and for a signed-in user pointing at a server-side session.
 
 Format: ``base64url(json payload) "." base64url(HMAC-SHA256(key, payload part))`` where the key is derived
-from NEXTAUTH_SECRET, so rotating that secret signs everyone out. The payload holds the user id (absent for an
-anonymous visitor), the CSRF token of the session, the issue time, a stamp of the user's password hash (a
-password change ends older sessions) and a one-shot flash message.
+from NEXTAUTH_SECRET, so rotating that secret signs everyone out. The payload holds the user id and the token
+of the server-side session (``services/web_sessions.py``; both absent for an anonymous visitor), the CSRF token
+of the session, the issue time and a one-shot flash message. The signature keeps anonymous state (CSRF token,
+flash) honest; whether a signed-in session is still valid is decided by its row (sign-out revokes it).
 
 The lifetime (AUTH_SESSION_MAX_AGE minutes) counts from sign-in and is not extended by activity; the browser
 is told the same through the cookie's Max-Age.
@@ -44,7 +45,8 @@ class WebSession:
     csrf: str
     issued_at: int
     user_id: str | None = None
-    stamp: str | None = None
+    # the server-side session's token (its SHA-256 is the row's key)
+    token: str | None = None
     flash: dict[str, str] | None = None
     # set when the cookie must be (re)written with the response
     dirty: bool = field(default=False, compare=False)
@@ -53,9 +55,9 @@ class WebSession:
     def anonymous(cls) -> WebSession:
         return cls(csrf=new_csrf_token(), issued_at=int(time.time()), dirty=True)
 
-    def sign_in(self, user_id: str, stamp: str) -> None:
+    def sign_in(self, user_id: str, token: str) -> None:
         """Start a fresh session: new CSRF token and issue time, so nothing from before sign-in carries over."""
-        self.user_id, self.stamp = user_id, stamp
+        self.user_id, self.token = user_id, token
         self.csrf = new_csrf_token()
         self.issued_at = int(time.time())
         self.dirty = True
@@ -73,7 +75,7 @@ class WebSession:
     def payload(self) -> dict[str, Any]:
         data: dict[str, Any] = {"c": self.csrf, "i": self.issued_at}
         if self.user_id:
-            data["u"], data["s"] = self.user_id, self.stamp
+            data["u"], data["t"] = self.user_id, self.token
         if self.flash:
             data["f"] = self.flash
         return data
@@ -114,7 +116,7 @@ class SessionCodec:
             csrf=csrf,
             issued_at=issued,
             user_id=data.get("u") if isinstance(data.get("u"), str) else None,
-            stamp=data.get("s"),
+            token=data.get("t") if isinstance(data.get("t"), str) else None,
             flash=flash if isinstance(flash, dict) else None,
         )
 

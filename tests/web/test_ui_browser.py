@@ -210,3 +210,29 @@ def test_viewer_is_refused_and_outsiders_get_404(ui: Ui, web_server):
     viewer.goto(f"/project/{project_id}/settings")
     viewer.click("[data-testid=create-key] button")
     expect(viewer.locator("[data-testid=new-secret-key]")).to_contain_text("sk-lf-")
+
+
+def test_account_page_changes_the_password_and_signs_out_everywhere(ui: Ui, web_server):
+    ui.expect_statuses(401)
+    here, elsewhere = ui.new_page(), ui.new_page()
+    sign_in(here, INIT_EMAIL, INIT_PASSWORD)
+    sign_in(elsewhere, INIT_EMAIL, INIT_PASSWORD)
+
+    here.click("[data-testid=account]")
+    expect(here).to_have_url(re.compile(r"/account$"))
+    here.fill("[data-testid=change-password] input[name=current_password]", INIT_PASSWORD)
+    here.fill("[data-testid=change-password] input[name=new_password]", "a-new-password-1")
+    here.click("[data-testid=change-password] button")
+    expect(here.locator(".flash")).to_contain_text("Password changed")
+    ui.shot(here, "01-password-changed")
+    # the other browser's session ended with the password change; this one goes on
+    elsewhere.goto("/")
+    expect(elsewhere).to_have_url(re.compile(r"/auth/sign-in"))
+    sign_in(elsewhere, INIT_EMAIL, "a-new-password-1")
+
+    here.goto("/account")
+    here.click("[data-testid=sign-out-everywhere]")
+    expect(here).to_have_url(re.compile(r"/auth/sign-in"))
+    expect(here.locator(".flash")).to_contain_text("signed out on every device")
+    elsewhere.goto("/")
+    expect(elsewhere).to_have_url(re.compile(r"/auth/sign-in"))

@@ -24,7 +24,9 @@ from lightfuse.store.sql.tables_datasets import media
 from lightfuse.store.sql.transactions import write_transaction
 
 # Tables that hold no project's rows; every other table must have a project_id column.
-GLOBAL_TABLES = frozenset({"organizations", "users", "organization_memberships", "projects"})
+GLOBAL_TABLES = frozenset({
+    "organizations", "users", "organization_memberships", "projects", "web_sessions", "auth_throttle",
+})
 
 CHUNK_ROWS = 1000
 # each media row costs a blob-store call (an HTTP request on S3)

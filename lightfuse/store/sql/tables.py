@@ -61,6 +61,34 @@ users = Table(
     *_times(),
 )
 
+# Browser sessions (0007): the cookie holds a random token, the table its SHA-256, so a copied cookie stops
+# working once the row is revoked (sign-out, password change, "sign out everywhere") and a leaked table does
+# not hand out live sessions.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_seen_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
+    Index(None, "user_id"),
+    Index(None, "expires_at"),
+)
+
+# Failed password attempts per throttle key (a hashed email or a client address, 0007): kept in the database so
+# that every replica sees the same counts. Rows of quiet keys are pruned, so the table stays small.
+auth_throttle = Table(
+    "auth_throttle",
+    metadata,
+    Column("key", String(80), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", BigInteger, nullable=False),
+    Column("locked_until", BigInteger, nullable=False),
+    Index(None, "last_failure_at"),
+)
+
 organization_memberships = Table(
     "organization_memberships",
     metadata,
