@@ -38,7 +38,10 @@ from tests.deploy.chart import (
     secret_ref,
 )
 
-KUBE_VERSIONS = ["1.27.0", "1.37.0"]  # Chart.yaml's kubeVersion floor, and the newest kubernetes-validate knows
+KUBE_VERSIONS = [
+    "1.27.0",
+    "1.37.0",
+]  # Chart.yaml's kubeVersion floor, and the newest kubernetes-validate knows
 CASES = {"default": {}, **{name: example_values(name) for name in EXAMPLES}}
 HEALTH, READY = "/api/public/health", "/api/public/ready"
 SECRET_NAMES = re.compile(
@@ -176,7 +179,11 @@ def test_default_generates_the_three_secrets_once_and_keeps_them():
     values = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
     assert re.fullmatch(r"[0-9a-f]{64}", values["encryption-key"])  # what ENCRYPTION_KEY requires
     assert len(values["salt"]) == 64 and len(values["nextauth-secret"]) == 64
-    for name, key in (("SALT", "salt"), ("ENCRYPTION_KEY", "encryption-key"), ("NEXTAUTH_SECRET", "nextauth-secret")):
+    for name, key in (
+        ("SALT", "salt"),
+        ("ENCRYPTION_KEY", "encryption-key"),
+        ("NEXTAUTH_SECRET", "nextauth-secret"),
+    ):
         assert secret_ref(docs, name) == {"name": secret["metadata"]["name"], "key": key}
     # Offline there is no cluster for `lookup`, so two renders differ; on a cluster an upgrade reads the
     # existing Secret back (templates/secret.yaml). That branch is not exercised here.
@@ -202,8 +209,14 @@ def test_keycloak_cnpg_s3():
     # Kubernetes expands $(DATABASE_PASSWORD) only from variables listed before it
     assert names.index("DATABASE_PASSWORD") < names.index("DATABASE_URL")
     assert secret_ref(docs, "DATABASE_PASSWORD") == {"name": "lightfuse-db-app", "key": "password"}
-    assert literal(docs, "DATABASE_URL") == "postgresql://lightfuse:$(DATABASE_PASSWORD)@lightfuse-db-rw:5432/lightfuse"
-    assert secret_ref(docs, "AUTH_KEYCLOAK_CLIENT_SECRET") == {"name": "lightfuse-keycloak", "key": "client-secret"}
+    assert (
+        literal(docs, "DATABASE_URL")
+        == "postgresql://lightfuse:$(DATABASE_PASSWORD)@lightfuse-db-rw:5432/lightfuse"
+    )
+    assert secret_ref(docs, "AUTH_KEYCLOAK_CLIENT_SECRET") == {
+        "name": "lightfuse-keycloak",
+        "key": "client-secret",
+    }
     assert literal(docs, "AUTH_KEYCLOAK_CLIENT_ID") == "lightfuse"
     assert literal(docs, "AUTH_KEYCLOAK_ISSUER") == "https://keycloak.example.com/realms/main"
     assert literal(docs, "AUTH_DISABLE_USERNAME_PASSWORD") == "true"
@@ -213,9 +226,17 @@ def test_keycloak_cnpg_s3():
     assert literal(docs, "LANGFUSE_S3_BATCH_EXPORT_ENABLED") == "true"
     assert literal(docs, "LANGFUSE_S3_BATCH_EXPORT_BUCKET") == "lightfuse-exports"
     assert secret_ref(docs, "LANGFUSE_INIT_USER_PASSWORD") == {
-        "name": "lightfuse-init", "key": "user-password", "optional": True}
-    assert _secret_names(docs) == {"lightfuse-secrets", "lightfuse-db-app", "lightfuse-keycloak", "lightfuse-s3",
-                                   "lightfuse-init"}
+        "name": "lightfuse-init",
+        "key": "user-password",
+        "optional": True,
+    }
+    assert _secret_names(docs) == {
+        "lightfuse-secrets",
+        "lightfuse-db-app",
+        "lightfuse-keycloak",
+        "lightfuse-s3",
+        "lightfuse-init",
+    }
     # two replicas, media in S3: nothing on a volume, so rolling updates
     deployment = only(docs, "Deployment")
     assert deployment["spec"]["replicas"] == 2
@@ -280,7 +301,9 @@ def test_cnpg_dragonfly_rustfs_keycloak_tempo():
     assert route["spec"]["parentRefs"] == [{"name": "public", "namespace": "gateway", "sectionName": "https"}]
     assert route["spec"]["hostnames"] == ["lightfuse.example.com"]
     (rule,) = route["spec"]["rules"]
-    assert rule["backendRefs"] == [{"name": service["metadata"]["name"], "port": service["spec"]["ports"][0]["port"]}]
+    assert rule["backendRefs"] == [
+        {"name": service["metadata"]["name"], "port": service["spec"]["ports"][0]["port"]}
+    ]
     assert rule["matches"] == [{"path": {"type": "PathPrefix", "value": "/"}}]
 
     # the pods the Service selects are the Deployment's
@@ -302,8 +325,12 @@ def test_embedded_small():
 
 
 def test_envfrom_and_extra_env_pass_through():
-    docs = render({"envFrom": [{"secretRef": {"name": "more"}}],
-                   "extraEnv": [{"name": "LIGHTFUSE_SQLITE_SYNCHRONOUS", "value": "full"}]})
+    docs = render(
+        {
+            "envFrom": [{"secretRef": {"name": "more"}}],
+            "extraEnv": [{"name": "LIGHTFUSE_SQLITE_SYNCHRONOUS", "value": "full"}],
+        }
+    )
     assert container(docs)["envFrom"] == [{"secretRef": {"name": "more"}}]
     assert literal(docs, "LIGHTFUSE_SQLITE_SYNCHRONOUS") == "full"
 
@@ -333,7 +360,10 @@ def test_schema_rejects(values, complaint):
 
 
 def test_several_replicas_need_s3_media():
-    values = {"replicaCount": 3, "database": {"external": {"enabled": True, "host": "db", "existingSecret": "s"}}}
+    values = {
+        "replicaCount": 3,
+        "database": {"external": {"enabled": True, "host": "db", "existingSecret": "s"}},
+    }
     with pytest.raises(helm.HelmError, match="s3.media.bucket"):
         render(values)
     docs = render({**values, "s3": {"media": {"bucket": "media"}}})
@@ -348,9 +378,11 @@ def test_checkov_finds_no_failed_check(tmp_path):
     for case, values in CASES.items():
         (tmp_path / f"{case}.yaml").write_text(render_text(values))
     # a case with every optional part on, so Ingress/HTTPRoute/ServiceMonitor templates are scanned too
-    everything = {**example_values("cnpg-dragonfly-rustfs-keycloak-tempo"),
-                  "ingress": example_values("keycloak-cnpg-s3")["ingress"],
-                  "image": {"digest": "sha256:" + "0" * 64, "pullPolicy": "Always"}}
+    everything = {
+        **example_values("cnpg-dragonfly-rustfs-keycloak-tempo"),
+        "ingress": example_values("keycloak-cnpg-s3")["ingress"],
+        "image": {"digest": "sha256:" + "0" * 64, "pullPolicy": "Always"},
+    }
     (tmp_path / "everything.yaml").write_text(render_text(everything))
     # the control: a weakened container must be caught, or the scan proves nothing
     weakened = {"securityContext": {"readOnlyRootFilesystem": False, "allowPrivilegeEscalation": True}}
@@ -358,9 +390,20 @@ def test_checkov_finds_no_failed_check(tmp_path):
 
     checkov = Path(client_python("checkov")).with_name("checkov")
     proc = subprocess.run(
-        [checkov, "-d", str(tmp_path), "--framework", "kubernetes", "--output", "json", "--skip-download",
-         "--compact"],
-        capture_output=True, text=True, timeout=600,
+        [
+            checkov,
+            "-d",
+            str(tmp_path),
+            "--framework",
+            "kubernetes",
+            "--output",
+            "json",
+            "--skip-download",
+            "--compact",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     report = json.loads(proc.stdout)
     summary, results = report["summary"], report["results"]
@@ -374,7 +417,11 @@ def test_checkov_finds_no_failed_check(tmp_path):
     assert {check for check, _ in skipped} == {"CKV_K8S_35", "CKV_K8S_43", "CKV_K8S_15"}
     assert all(len(reason) > 40 for _, reason in skipped)
     # the digest-pinned, pull-Always case needs only the secrets-as-env skip
-    everything_skips = {c["check_id"] for c in results["skipped_checks"] if c["file_path"].endswith("everything.yaml")}
+    everything_skips = {
+        c["check_id"] for c in results["skipped_checks"] if c["file_path"].endswith("everything.yaml")
+    }
     assert everything_skips == {"CKV_K8S_35"}
-    print(f"checkov: passed {summary['passed']}, failed {summary['failed']} (all in the control), "
-          f"skipped {summary['skipped']}, resources {summary['resource_count']}")
+    print(
+        f"checkov: passed {summary['passed']}, failed {summary['failed']} (all in the control), "
+        f"skipped {summary['skipped']}, resources {summary['resource_count']}"
+    )
