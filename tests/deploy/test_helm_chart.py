@@ -367,7 +367,13 @@ def test_several_replicas_need_s3_media():
     with pytest.raises(helm.HelmError, match="s3.media.bucket"):
         render(values)
     docs = render({**values, "s3": {"media": {"bucket": "media"}}})
-    assert only(docs, "Deployment")["spec"]["replicas"] == 3
+    deployment = only(docs, "Deployment")
+    assert deployment["spec"]["replicas"] == 3
+    # persistence is on by default, but a ReadWriteOnce claim cannot serve three pods: each gets an emptyDir
+    assert "PersistentVolumeClaim" not in kinds(docs)
+    data = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}["data"]
+    assert data == {"name": "data", "emptyDir": {}}
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
 
 
 # --- checkov ------------------------------------------------------------------------------------------------
