@@ -3,7 +3,7 @@ The container's environment, under Langfuse's variable names. Order matters wher
 Kubernetes expands only variables defined earlier in the list (DATABASE_PASSWORD before DATABASE_URL).
 */}}
 {{- define "lightfuse.envVars" -}}
-{{- $v := .Values }}
+{{- $v := .Values -}}
 # container runtimes set HOSTNAME to the pod name; Lightfuse binds to $HOSTNAME, so pin it to every address
 - name: HOSTNAME
   value: "0.0.0.0"
