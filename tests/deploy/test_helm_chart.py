@@ -78,6 +78,14 @@ def test_every_manifest_is_valid_kubernetes(case):
             kubernetes_validate.validate(doc, version, strict=True)
 
 
+def test_kubernetes_validate_catches_a_misspelt_field():
+    # the control for the test above: strict validation rejects what the API server would prune or refuse
+    deployment = only(render({}), "Deployment")
+    deployment["spec"]["template"]["spec"]["containers"][0]["securityContex"] = {"runAsNonRoot": True}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBE_VERSIONS[-1], strict=True)
+
+
 # --- the pod: security, probes, volumes (every case) --------------------------------------------------------
 
 
