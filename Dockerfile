@@ -26,9 +26,9 @@ LABEL org.opencontainers.image.title="Lightfuse" \
       org.opencontainers.image.description="A small, Langfuse-compatible LLM engineering platform" \
       org.opencontainers.image.licenses="MIT"
 # HOSTNAME=0.0.0.0: Lightfuse binds to $HOSTNAME (Langfuse's variable), and container runtimes set HOSTNAME to
-# the pod or container name, which resolves to the pod IP only - `kubectl port-forward` (which connects to
-# localhost inside the pod) would then find nothing listening. Kubernetes overrides image ENV only when the pod
-# spec sets HOSTNAME itself; the Helm chart sets it too.
+# the container or pod name, which resolves to one interface only - `kubectl port-forward` (which connects to
+# localhost inside the pod) would then find nothing listening. Docker lets this ENV win; under Kubernetes the
+# runtime's value may win over an image's ENV, so the Helm chart sets HOSTNAME in the pod spec as well.
 ENV PATH=/opt/lightfuse/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
