@@ -367,6 +367,15 @@ def test_schema_rejects(values, complaint):
     assert complaint in str(raised.value)
 
 
+def test_external_postgres_needs_the_secrets():
+    external = {"enabled": True, "host": "db", "existingSecret": "s"}
+    with pytest.raises(helm.HelmError, match="SALT and NEXTAUTH_SECRET"):
+        render({"database": {"external": external}, "secrets": {"generate": False}})
+    # embedded mode generates its own into the data directory
+    docs = render({"secrets": {"generate": False}})
+    assert not {"SALT", "ENCRYPTION_KEY", "NEXTAUTH_SECRET"} & set(env(docs))
+
+
 def test_several_replicas_need_s3_media():
     values = {
         "replicaCount": 3,
