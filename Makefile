@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CLIENTS := .venv-clients
 
-.PHONY: install serve test test-fast clients lint format bench-ingest clean
+.PHONY: install serve test test-fast test-deploy clients lint format bench-ingest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ test: install clients  ## run every test (SQLite and Postgres backends, real SDK
 
 test-fast: install  ## unit tests only
 	$(VENV)/bin/pytest -q tests/unit
+
+test-deploy: install clients  ## the Dockerfile (hadolint, build steps replayed) and the Helm chart (render, schemas, checkov)
+	$(VENV)/bin/pytest -q tests/deploy
 
 lint: install  ## ruff lint
 	$(VENV)/bin/ruff check lightfuse tests bench
