@@ -21,8 +21,10 @@ from sqlalchemy import Engine
 
 from lightfuse.services import rbac
 from lightfuse.services.accounts import hash_password
+from lightfuse.services.audit_log import Actor, record_audit
 from lightfuse.services.auth import ApiKeyService, IssuedKey, now_ms
 from lightfuse.store.sql import accounts as store
+from lightfuse.store.sql import user_admin as admin_store
 
 MIN_PASSWORD_LENGTH = 8
 MAX_NAME_LENGTH = 255
@@ -272,6 +274,9 @@ class WebAccounts:
             store.upsert_org_membership(
                 conn, id=str(uuid.uuid4()), org_id=access.id, user_id=user["id"], role=role, now=now_ms()
             )
+            record_audit(conn, org_id=access.id, actor=Actor.user(access.user), action="membership.create",
+                         resource_type="membership", resource_id=user["id"],
+                         after={"email": user["email"], "role": role})
 
     def _owners(self, conn, org_id: str) -> int:
         return sum(1 for m in store.list_org_members(conn, org_id) if m["role"] == "OWNER")
@@ -290,6 +295,10 @@ class WebAccounts:
             store.upsert_org_membership(
                 conn, id=str(uuid.uuid4()), org_id=access.id, user_id=user_id, role=role, now=now_ms()
             )
+            if role != current:
+                record_audit(conn, org_id=access.id, actor=Actor.user(access.user), action="membership.update",
+                             resource_type="membership", resource_id=user_id,
+                             before={"role": current}, after={"role": role})
 
     def remove_member(self, access: OrgAccess, user_id: str) -> None:
         leaving = user_id == access.user.id
@@ -305,6 +314,10 @@ class WebAccounts:
             if current == "OWNER" and self._owners(conn, access.id) <= 1:
                 raise AccountError("An organisation needs at least one owner.")
             store.delete_org_membership(conn, access.id, user_id)
+            # project roles in this organisation go with the membership (a later invitation starts afresh)
+            admin_store.delete_project_memberships_in_org(conn, access.id, user_id)
+            record_audit(conn, org_id=access.id, actor=Actor.user(access.user), action="membership.delete",
+                         resource_type="membership", resource_id=user_id, before={"role": current})
 
     # --- projects -------------------------------------------------------------------------------------------
 
@@ -376,8 +389,18 @@ class WebAccounts:
     def create_api_key(self, access: ProjectAccess, note: str | None) -> IssuedKey:
         access.require("apiKeys:CUD")
         note = (note or "").strip()[:MAX_NAME_LENGTH] or None
-        return self._keys.create_key(access.id, note=note)
+        with self._engine.begin() as conn:
+            key = self._keys.create_key(access.id, note=note, conn=conn)
+            record_audit(conn, org_id=access.org_id, actor=Actor.user(access.user), action="apiKey.create",
+                         resource_type="apiKey", resource_id=key.id, project_id=access.id,
+                         after={"publicKey": key.public_key, "note": note})
+        return key
 
     def delete_api_key(self, access: ProjectAccess, key_id: str) -> bool:
         access.require("apiKeys:CUD")
-        return self._keys.delete_key(access.id, key_id)
+        deleted = self._keys.delete_key(access.id, key_id)
+        if deleted:
+            with self._engine.begin() as conn:
+                record_audit(conn, org_id=access.org_id, actor=Actor.user(access.user), action="apiKey.delete",
+                             resource_type="apiKey", resource_id=key_id, project_id=access.id)
+        return deleted
