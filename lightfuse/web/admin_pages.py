@@ -115,7 +115,8 @@ def revoke_invitation(invitationId: str, request: Request, _form: Form = CsrfFor
 def set_project_role(userId: str, request: Request, form: Form = CsrfForm, access: OrgAccess = OrgCtx):
     target = f"/organization/{access.id}/settings"
     try:
-        web(request).org_admin.set_project_role(access, form.text("project_id"), userId, form.text("role") or None)
+        web(request).org_admin.set_project_role(access, form.text("project_id"), userId,
+                                                form.text("project_role") or None)
     except AccountError as exc:
         return redirect(request, target, flash=str(exc), kind="error")
     return redirect(request, target, flash="Project role changed.")

@@ -255,20 +255,20 @@ def test_project_roles_are_editable_on_the_members_page(app):
     members = owner.get(settings, headers={"accept": "application/json"}).json()["members"]
     uid = next(x["userId"] for x in members if x["email"] == "pr@example.com")
     assert m.get(f"/project/{PROJECT}/settings", headers={"accept": "application/json"}).json()["role"] == "MEMBER"
-    r = owner.post(f"/organization/{ORG}/members/{uid}/project-role", {"project_id": PROJECT, "role": "VIEWER"},
+    r = owner.post(f"/organization/{ORG}/members/{uid}/project-role", {"project_id": PROJECT, "project_role": "VIEWER"},
                    page=settings)
     assert r.status_code == 303
     assert m.get(f"/project/{PROJECT}/settings", headers={"accept": "application/json"}).json()["role"] == "VIEWER"
     members = owner.get(settings, headers={"accept": "application/json"}).json()["members"]
     assert next(x for x in members if x["userId"] == uid)["projectRoles"] == {PROJECT: "VIEWER"}
     # back to the organisation role
-    owner.post(f"/organization/{ORG}/members/{uid}/project-role", {"project_id": PROJECT, "role": ""}, page=settings)
+    owner.post(f"/organization/{ORG}/members/{uid}/project-role", {"project_id": PROJECT, "project_role": ""}, page=settings)
     assert m.get(f"/project/{PROJECT}/settings", headers={"accept": "application/json"}).json()["role"] == "MEMBER"
     # a MEMBER cannot set project roles; an ADMIN cannot hand out OWNER in a project
-    assert m.post(f"/organization/{ORG}/members/{uid}/project-role", {"project_id": PROJECT, "role": "ADMIN"}
+    assert m.post(f"/organization/{ORG}/members/{uid}/project-role", {"project_id": PROJECT, "project_role": "ADMIN"}
                   ).status_code == 403
     admin = member(app, "pradmin@example.com", "ADMIN")
-    assert admin.post(f"/organization/{ORG}/members/{uid}/project-role", {"project_id": PROJECT, "role": "OWNER"}
+    assert admin.post(f"/organization/{ORG}/members/{uid}/project-role", {"project_id": PROJECT, "project_role": "OWNER"}
                       ).status_code == 403
     # the last owner can be neither demoted nor removed
     owner_id = next(x["userId"] for x in members if x["email"] == OWNER_EMAIL)
