@@ -128,7 +128,8 @@ class ScimService:
 
     def list_users(self, auth: OrgApiAuth, base_url: str, filter_: str | None, start_index: str | None,
                    count: str | None) -> dict[str, Any]:
-        start = max(_int(start_index, 1, "startIndex"), 1)
+        # clamped: an offset past 2^31 finds nothing anyway, and Postgres refuses one past 2^63 (no 500)
+        start = min(max(_int(start_index, 1, "startIndex"), 1), 2**31)
         size = min(max(_int(count, MAX_COUNT, "count"), 0), MAX_COUNT)
         email = None
         if filter_ is not None and filter_.strip():

@@ -362,6 +362,9 @@ class WebAccounts:
         with self._engine.begin() as conn:
             keys = store.list_api_keys(conn, access.id)
             store.update_project(conn, access.id, now=now, deleted_at=now)
+            record_audit(conn, org_id=access.org_id, actor=Actor.user(access.user), action="project.delete",
+                         resource_type="project", resource_id=access.id, project_id=access.id,
+                         before={"name": access.project["name"]})
         for key in keys:
             self._keys.delete_key(access.id, key["id"])
 

@@ -387,6 +387,19 @@ def test_scim_users_crud_with_an_organisation_key(app):
     assert second["Resources"][0]["id"] != everyone["Resources"][0]["id"]
     assert c.get(base + "/Users", headers=auth, params={"filter": 'emails co "x"'}).status_code == 400
     assert c.get(base + f"/Users/{user['id']}", headers=auth).json()["userName"] == "scim.user@example.com"
+    # bad input: clear 4xx, never a 500
+    for params in ({"startIndex": str(10**30)}, {"count": "-5"}):
+        r = c.get(base + "/Users", headers=auth, params=params)
+        assert r.status_code == 200, (params, r.text)
+    assert c.get(base + "/Users", headers=auth, params={"count": "many"}).status_code == 400
+    for body in (b"{not json", b"[]", b'{"userName": 5, "name": {}}', b'{"userName": "a@b.c", "name": 3}',
+                 b'{"userName": "not-an-email", "name": {}}'):
+        r = c.post(base + "/Users", headers={**auth, "content-type": "application/scim+json"}, content=body)
+        assert r.status_code == 400, (body, r.text)
+        assert r.json()["message"]
+    # the NONE role of a provisioned member shows as such on the members page
+    row = owner.get(f"/organization/{ORG}/settings").text.split('data-member="scim.user@example.com"')[1]
+    assert "<option selected disabled>NONE</option>" in row.split("</tr>")[0]
 
     # the provisioned user has no password and no project access until given a role
     with app.services.engine.connect() as conn:
