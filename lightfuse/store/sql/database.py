@@ -225,3 +225,14 @@ def _passive_checkpoint(conn: Any) -> int:
     wal_frames = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()[1]
     conn.commit()
     return wal_frames
+
+
+# Postgres's "retry the transaction" errors: deadlock detected, serialization failure
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def is_retryable_conflict(exc: BaseException) -> bool:
+    """Whether ``exc`` aborted a transaction only because a concurrent one conflicted with it (two writers of
+    one Postgres database, say): running the transaction again is the remedy, not reporting an error."""
+    orig = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error; raw cursors do not
+    return getattr(orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
