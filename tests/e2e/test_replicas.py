@@ -128,6 +128,13 @@ def _server_on(tmp_path: Path, name: str, database_url: str, like: Server | None
     return srv
 
 
+def _start(srv: Server, failures: list[str]) -> None:
+    try:
+        srv.start()
+    except RuntimeError as exc:
+        failures.append(str(exc)[-2000:])
+
+
 def _run(servers: list[Server], trace_ids: list[str], span_ids: list[str]) -> dict[str, dict]:
     problems = _send(servers, _batches(trace_ids, span_ids))
     assert problems == []
@@ -151,8 +158,14 @@ def test_two_processes_on_one_postgres_lose_nothing(tmp_path, pg_database_url):
     first = _server_on(tmp_path, "first", pg_database_url)
     second = _server_on(tmp_path, "second", pg_database_url, like=first)
     try:
-        first.start()
-        second.start()  # after the first: both apply the same LANGFUSE_INIT_* and migrations in turn
+        # started at once, as two pods are: migrations and LANGFUSE_INIT_* run in both, one after the other
+        failures: list[str] = []
+        starters = [threading.Thread(target=_start, args=(srv, failures)) for srv in (first, second)]
+        for t in starters:
+            t.start()
+        for t in starters:
+            t.join(timeout=120)
+        assert failures == []
         for srv in (first, second):
             assert httpx.get(srv.url + "/api/public/projects", auth=srv.auth).status_code == 200
         replicated = _run([first, second], trace_ids, span_ids)

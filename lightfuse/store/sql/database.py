@@ -236,3 +236,17 @@ def is_retryable_conflict(exc: BaseException) -> bool:
     one Postgres database, say): running the transaction again is the remedy, not reporting an error."""
     orig = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error; raw cursors do not
     return getattr(orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+
+
+# pg_advisory_xact_lock key of the start-up steps (migrations, LANGFUSE_INIT_* provisioning): a constant that
+# nothing else locks (its bytes spell "lf-setup"; the first is below 0x80, so it fits a signed bigint)
+_SETUP_LOCK_KEY = int.from_bytes(b"lf-setup", "big")
+
+
+def serialise_setup(conn: Any) -> None:
+    """Hold, until ``conn``'s transaction ends, the lock that start-up steps take on Postgres: server processes
+    started together on one database (replicas) then migrate and provision one after the other, each seeing the
+    other's result, instead of both creating the same tables and rows. SQLite needs nothing (its
+    transactions that write are serialised, and it serves one process)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SETUP_LOCK_KEY})")
