@@ -237,7 +237,9 @@ class IngestionPipeline:
             for _ in range(_MERGE_ROUNDS):
                 if not by_entity:
                     break
-                by_entity = self._merge_kind(conn, project_id, kind, by_entity, now, get_config, sessions, log_rows)
+                by_entity = self._merge_kind(
+                    conn, project_id, kind, by_entity, now, get_config, sessions, log_rows
+                )
             if by_entity:
                 raise RuntimeError(f"{len(by_entity)} {kind} rows kept changing under concurrent writers")
         # The log is keyed by the entity row's created_at (see tables.ingestion_events): the stored row's for a
@@ -263,7 +265,9 @@ class IngestionPipeline:
         replay_keys = []
         if stored:  # only an entity with a stored row can need a replay (under OTLP load most are new)
             replay_keys = [
-                (stored[eid]["created_at"], eid) for eid, evs in by_entity.items() if needs_replay(stored.get(eid), evs)
+                (stored[eid]["created_at"], eid)
+                for eid, evs in by_entity.items()
+                if needs_replay(stored.get(eid), evs)
             ]
         history = tw.list_entity_events(conn, project_id, kind, replay_keys) if replay_keys else {}
         for _, eid in replay_keys:
