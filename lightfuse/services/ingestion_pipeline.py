@@ -9,6 +9,11 @@ Merging: events newer than everything already folded into a row are folded onto 
 case). An event older than the row's newest event makes the writer replay the entity's whole event log, which
 gives the same result as if the events had arrived in timestamp order.
 
+Several server processes may share one Postgres database, each with its own writer; they give the rows one
+process would. The store locks the stored rows the writer reads until it commits, hands back the entities another
+writer created meanwhile (they are merged again onto that row, in the same transaction), and a transaction that
+Postgres aborts as a deadlock or serialization failure is run again before anything is acknowledged.
+
 Contract: ``submit`` raises ``IntakeFull`` (answer 503 + Retry-After) instead of queueing without bound; it
 returns per-event failures (event id -> message) for events that could not be stored, which only happens on
 an unexpected storage error.
