@@ -1,8 +1,8 @@
 """The ingestion writer: durable before acknowledged, fast by group commit.
 
 Request handlers validate events and ``submit`` them. One writer thread drains every submission waiting at
-that moment into ONE transaction: append the raw events to the event log, merge each touched entity, enrich
-observations with usage and cost, upsert the rows, commit - and only then resolve the handlers' futures. So an
+that moment into ONE transaction: merge each touched entity, enrich observations with usage and cost, upsert
+the rows, append the raw events to the event log, commit - and only then resolve the handlers' futures. So an
 acknowledged event is on disk and readable at once, and concurrent requests share the cost of a commit.
 
 Merging: events newer than everything already folded into a row are folded onto the stored row (the common
@@ -10,9 +10,10 @@ case). An event older than the row's newest event makes the writer replay the en
 gives the same result as if the events had arrived in timestamp order.
 
 Several server processes may share one Postgres database, each with its own writer; they give the rows one
-process would. The store locks the stored rows the writer reads until it commits, hands back the entities another
-writer created meanwhile (they are merged again onto that row, in the same transaction), and a transaction that
-Postgres aborts as a deadlock or serialization failure is run again before anything is acknowledged.
+process would. The store locks the stored rows the writer reads until it commits, hands back the entities
+another writer created meanwhile (they are merged again onto that row, in the same transaction), and a
+transaction that Postgres aborts as a deadlock or serialization failure is run again before anything is
+acknowledged.
 
 Contract: ``submit`` raises ``IntakeFull`` (answer 503 + Retry-After) instead of queueing without bound; it
 returns per-event failures (event id -> message) for events that could not be stored, which only happens on
