@@ -263,7 +263,8 @@ def _await_a_lock_wait(engine) -> None:
     with engine.connect() as conn:
         for _ in range(200):
             waiting = conn.exec_driver_sql(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
             ).scalar()
             conn.rollback()
             if waiting:

@@ -29,7 +29,8 @@ def _await_a_lock_wait(engine, sessions: int = 1) -> None:
     with engine.connect() as conn:
         for _ in range(200):
             waiting = conn.exec_driver_sql(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
             ).scalar()
             conn.rollback()
             if waiting >= sessions:
@@ -46,8 +47,9 @@ def test_a_deadlocked_commit_is_run_again(pg_database_url, caplog):
     try:
         assert pipeline.submit_sync("p", _events(1, "first")) == {}
         # The other writer holds the observation and then asks for the trace, which this writer locked before
-        # asking for the observation: a cycle. With a long deadlock_timeout of its own, the other session waits,
-        # and it is this writer's deadlock check (after the default 1 s) that finds the cycle and aborts it.
+        # asking for the observation: a cycle. With a long deadlock_timeout of its own, the other session
+        # waits, and it is this writer's deadlock check (after the default 1 s) that finds the cycle and
+        # aborts it.
         other = engine.connect()
         other_tx = other.begin()
         other.exec_driver_sql("SET LOCAL deadlock_timeout = '30s'")

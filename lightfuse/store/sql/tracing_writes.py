@@ -300,9 +300,9 @@ def upsert_rows(conn: Connection, kind: str, rows: list[dict[str, Any]]) -> None
 def write_entity_rows(
     conn: Connection, kind: str, rows: list[dict[str, Any]], new_ids: Container[str]
 ) -> set[str]:
-    """Write the merged rows of traces, observations or scores; ``new_ids``: the rows whose entity had no stored
-    row when ``get_rows`` read. Returns the ids of rows not written, because another process's writer stored
-    that entity meanwhile: the caller reads that row (``get_rows`` locks it now) and merges again.
+    """Write the merged rows of traces, observations or scores; ``new_ids``: the rows whose entity had no
+    stored row when ``get_rows`` read. Returns the ids of rows not written, because another process's writer
+    stored that entity meanwhile: the caller reads that row (``get_rows`` locks it now) and merges again.
 
     On Postgres a new row is inserted ON CONFLICT DO NOTHING: an insert racing another transaction's insert of
     the same key waits for it, and once that one has committed, this one writes nothing (DO UPDATE would
