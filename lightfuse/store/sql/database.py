@@ -237,3 +237,28 @@ def _passive_checkpoint(conn: Any) -> int:
     wal_frames = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()[1]
     conn.commit()
     return wal_frames
+
+
+# Postgres's "retry the transaction" errors: deadlock detected, serialization failure
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def is_retryable_conflict(exc: BaseException) -> bool:
+    """Whether ``exc`` aborted a transaction only because a concurrent one conflicted with it (two writers of
+    one Postgres database, say): running the transaction again is the remedy, not reporting an error."""
+    orig = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error; raw cursors do not
+    return getattr(orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+
+
+# pg_advisory_xact_lock key of the start-up steps (migrations, LANGFUSE_INIT_* provisioning): a constant that
+# nothing else locks (its bytes spell "lf-setup"; the first is below 0x80, so it fits a signed bigint)
+_SETUP_LOCK_KEY = int.from_bytes(b"lf-setup", "big")
+
+
+def serialise_setup(conn: Any) -> None:
+    """Hold, until ``conn``'s transaction ends, the lock that start-up steps take on Postgres: server processes
+    started together on one database (replicas) then migrate and provision one after the other, each seeing the
+    other's result, instead of both creating the same tables and rows. SQLite needs nothing (its
+    transactions that write are serialised, and it serves one process)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SETUP_LOCK_KEY})")
