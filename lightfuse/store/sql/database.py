@@ -16,6 +16,10 @@ from lightfuse.runtime import name_os_thread
 
 log = logging.getLogger(__name__)
 
+# a failed statement's message leaves out its bound values: they are user data and key hashes, and the message
+# reaches the server log (api/common.py CatchAll logs every unexpected error)
+HIDE_PARAMETERS = True
+
 
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
@@ -50,6 +54,7 @@ def make_engine(url: str, *, sqlite_synchronous: str = "normal", pool_size: int 
             url,
             json_serializer=_json_dumps,
             json_deserializer=orjson.loads,
+            hide_parameters=HIDE_PARAMETERS,
             connect_args={"check_same_thread": False, "timeout": 30},
             # one connection per thread that asks: the ingestion writer keeps its own, readers share the rest
             pool_size=pool_size,
@@ -84,11 +89,13 @@ def make_engine(url: str, *, sqlite_synchronous: str = "normal", pool_size: int 
             url,
             json_serializer=_json_dumps,
             json_deserializer=lambda v: v if not isinstance(v, (str, bytes)) else orjson.loads(v),
+            hide_parameters=HIDE_PARAMETERS,
             pool_size=pool_size,
             max_overflow=pool_size * 2,
             pool_pre_ping=True,
         )
-    return create_engine(url, json_serializer=_json_dumps, json_deserializer=orjson.loads, poolclass=NullPool)
+    return create_engine(url, json_serializer=_json_dumps, json_deserializer=orjson.loads, poolclass=NullPool,
+                         hide_parameters=HIDE_PARAMETERS)
 
 
 def insert_for(engine_or_conn) -> Any:
