@@ -253,7 +253,8 @@ def iso(ms: int | None) -> str | None:
     if ms is None:
         return None
     t = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    # the year padded by hand: strftime %Y leaves years before 1000 short of RFC 3339's four digits
+    return f"{t.year:04d}-{t:%m-%dT%H:%M:%S}.{ms % 1000:03d}Z"
 
 
 def parse_time_param(value: str | None, name: str) -> int | None:

@@ -81,7 +81,8 @@ def _ms_to_iso(ms: int | None) -> str | None:
         return None
     # Integer arithmetic via timedelta: float seconds could round the milliseconds.
     dt = _EPOCH + timedelta(milliseconds=ms)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    # the year padded by hand: strftime %Y leaves years before 1000 short of RFC 3339's four digits
+    return f"{dt.year:04d}-{dt:%m-%dT%H:%M:%S}.{dt.microsecond // 1000:03d}Z"
 
 
 def _parse_start_date(value: Any) -> int | None:

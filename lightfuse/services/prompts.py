@@ -57,7 +57,8 @@ __all__ = ["PromptError", "PromptListQuery", "PromptNotFound", "PromptService"]
 
 def _iso(ms: int) -> str:
     t = dt.datetime.fromtimestamp(ms // 1000, tz=dt.UTC)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    # the year padded by hand: strftime %Y leaves years before 1000 short of RFC 3339's four digits
+    return f"{t.year:04d}-{t:%m-%dT%H:%M:%S}.{ms % 1000:03d}Z"
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -55,7 +55,8 @@ def iso_ms(ms: int | None) -> str | None:
     if ms is None:
         return None
     t = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(milliseconds=int(ms))
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    # the year padded by hand: strftime %Y leaves years before 1000 short of RFC 3339's four digits
+    return f"{t.year:04d}-{t:%m-%dT%H:%M:%S}.{t.microsecond // 1000:03d}Z"
 
 
 def parse_trace_fields(raw: str | None) -> frozenset[str]:

@@ -117,3 +117,18 @@ def test_media_content_type_of_the_wrong_json_type_is_a_400(api, content_type):
     r = api.client.post("/api/public/media", json=body, auth=api.auth)
     assert _is_langfuse_400(r), (r.status_code, r.text)
     assert "contentType" in r.json()["message"]
+
+
+def test_timestamps_before_year_1000_are_read_back_with_four_digit_years(api):
+    body = {"modelName": "old-model", "matchPattern": "(?i)^old-model$", "unit": "TOKENS",
+            "inputPrice": 1.0, "startDate": "0544-11-09T16:08:25Z"}
+    r = api.client.post("/api/public/models", json=body, auth=api.auth)
+    assert r.status_code == 200, r.text
+    assert r.json()["startDate"] == "0544-11-09T16:08:25.000Z"
+    assert api.client.get(f"/api/public/models/{r.json()['id']}", auth=api.auth).json()["startDate"] == (
+        "0544-11-09T16:08:25.000Z")
+    event = {"id": "ev-old", "type": "trace-create", "timestamp": "0999-01-02T03:04:05.006Z",
+             "body": {"id": "t-old", "timestamp": "0999-01-02T03:04:05.006Z"}}
+    assert api.ingest([event]).status_code == 207
+    assert api.client.get("/api/public/traces/t-old", auth=api.auth).json()["timestamp"] == (
+        "0999-01-02T03:04:05.006Z")
