@@ -16,6 +16,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from lightfuse.services.auth import ApiAuth, AuthError
+from lightfuse.services.resource_common import UnstorableText
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,10 @@ def install_error_handlers(app) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError):
         return JSONResponse({"message": exc.message, "error": exc.error}, exc.status, headers=exc.headers)
+
+    @app.exception_handler(UnstorableText)
+    async def _unstorable(_request: Request, exc: UnstorableText):
+        return JSONResponse({"message": str(exc), "error": "InvalidRequestError"}, 400)
 
     @app.exception_handler(AuthError)
     async def _auth_error(_request: Request, exc: AuthError):

@@ -6,6 +6,9 @@ import datetime as dt
 import re
 from typing import Any
 
+# re-exported: the HTTP layer answers it as a 400 (api/common.py) without importing the store
+from lightfuse.store.sql.database import UnstorableText  # noqa: F401
+
 
 class RequestError(Exception):
     """A request the service refuses; ``status`` and ``message`` go to the client as they are."""

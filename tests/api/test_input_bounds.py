@@ -132,3 +132,28 @@ def test_timestamps_before_year_1000_are_read_back_with_four_digit_years(api):
     assert api.ingest([event]).status_code == 207
     assert api.client.get("/api/public/traces/t-old", auth=api.auth).json()["timestamp"] == (
         "0999-01-02T03:04:05.006Z")
+
+
+NUL_GETS = ["/api/public/traces/a%00b", "/api/public/traces?name=a%00b", "/api/public/observations?traceId=%00",
+            "/api/public/sessions/%00", "/api/public/scores/%00", "/api/public/v2/prompts/%00",
+            "/api/public/comments/%00", "/api/public/dataset-items/%00", "/api/public/media/%00",
+            "/api/public/v2/datasets/%00", "/api/public/models/%00"]
+NUL_POSTS = [("/api/public/annotation-queues", {"name": "q", "scoreConfigIds": ["a\x00"]}),
+             ("/api/public/v2/datasets", {"name": "d", "metadata": {"a": "\x00"}}),
+             ("/api/public/comments", {"projectId": "project-1", "objectType": "TRACE", "objectId": "t\x00",
+                                       "content": "c"})]
+
+
+def test_nul_characters_anywhere_in_a_request_are_never_a_500(api, request):
+    """SQLite stores and compares NUL; Postgres text and JSONB cannot: there it is a 400 in Langfuse's shape."""
+    on_postgres = request.node.callspec.params["backend"] == "postgres"
+    for url in NUL_GETS:
+        r = api.client.get(url, auth=api.auth)
+        assert r.status_code < 500, (url, r.status_code, r.text)
+        if on_postgres:
+            assert _is_langfuse_400(r) and "NUL" in r.json()["message"], (url, r.status_code, r.text)
+    for url, body in NUL_POSTS:
+        r = api.client.post(url, json=body, auth=api.auth)
+        assert r.status_code < 500, (url, r.status_code, r.text)
+        if on_postgres:
+            assert _is_langfuse_400(r) and "NUL" in r.json()["message"], (url, r.status_code, r.text)
