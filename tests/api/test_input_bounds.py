@@ -157,3 +157,23 @@ def test_nul_characters_anywhere_in_a_request_are_never_a_500(api, request):
         assert r.status_code < 500, (url, r.status_code, r.text)
         if on_postgres:
             assert _is_langfuse_400(r) and "NUL" in r.json()["message"], (url, r.status_code, r.text)
+
+
+def test_nul_in_ingested_events_is_stripped_and_never_costs_the_batch(api):
+    batch = [
+        {"id": "e-good", "type": "trace-create", "timestamp": "2026-01-01T00:00:00Z",
+         "body": {"id": "t-good", "name": "fine"}},
+        {"id": "e-nul", "type": "trace-create", "timestamp": "2026-01-01T00:00:00Z",
+         "body": {"id": "t-\x00nul", "name": "a\x00b", "input": "x\x00y", "tags": ["t\x00"],
+                  "metadata": {"k\x00": "v\x00"}}},
+    ]
+    r = api.ingest(batch)
+    assert r.status_code == 207
+    assert sorted(s["id"] for s in r.json()["successes"]) == ["e-good", "e-nul"], r.text
+    assert api.client.get("/api/public/traces/t-good", auth=api.auth).status_code == 200
+    trace = api.client.get("/api/public/traces/t-nul", auth=api.auth).json()
+    assert (trace["name"], trace["input"], trace["tags"], trace["metadata"]) == ("ab", "xy", ["t"], {"k": "v"})
+    # the legacy single-object route too
+    r = api.client.post("/api/public/traces", json={"id": "t-\x00one", "name": "o\x00ne"}, auth=api.auth)
+    assert r.status_code == 200, r.text
+    assert api.client.get("/api/public/traces/t-one", auth=api.auth).json()["name"] == "one"
