@@ -35,6 +35,18 @@ LANGFUSE_EXCLUDED: dict[tuple[str, str], str] = {}
 pytestmark = pytest.mark.slow
 
 
+@schemathesis.check
+def no_per_event_server_error(ctx, response, case):
+    """A 207 of /ingestion lists failures per event: a 5xx there is a server fault as much as a 500 answer."""
+    if response.status_code != 207:
+        return None
+    errors = [e for e in (response.json() or {}).get("errors", []) if isinstance(e, dict)]
+    failed = [e for e in errors if isinstance(e.get("status"), int) and e["status"] >= 500]
+    if failed:
+        raise AssertionError(f"{len(failed)} events failed with a server error: {failed[:3]}")
+    return True
+
+
 def seed(server) -> None:
     """A little of everything, so list and get answers carry real rows for the schema checks."""
     c = httpx.Client(base_url=server.url, auth=server.auth, timeout=30)
@@ -142,6 +154,7 @@ def config(server, backend: str):
             "enabled": False,
             "not_a_server_error": {"enabled": True},
             "response_schema_conformance": {"enabled": True},
+            "no_per_event_server_error": {"enabled": True},
         },
     })
 
