@@ -101,3 +101,25 @@ def test_a_500_is_logged_once_in_langfuse_shape_and_keeps_the_connection(server)
     assert log.count(" ERROR ") == 1 and UNHANDLED not in log, log[-3000:]
     # neither the credentials nor the statement's bound values (the project id here) reach the log
     assert server.secret_key not in log and server.public_key not in log and server.project_id not in log
+
+
+def test_4xx_answers_keep_the_connection(server):
+    sock = _connect(server)
+    auth = server.basic_header["Authorization"]
+    requests = [
+        (b"GET /api/public/traces HTTP/1.1\r\nHost: t\r\n\r\n", 401),
+        (f"GET /api/public/traces?page=0 HTTP/1.1\r\nHost: t\r\nAuthorization: {auth}\r\n\r\n".encode(), 400),
+        (f"GET /api/public/traces/nope HTTP/1.1\r\nHost: t\r\nAuthorization: {auth}\r\n\r\n".encode(), 404),
+        (f"GET /api/public/no-such-route HTTP/1.1\r\nHost: t\r\nAuthorization: {auth}\r\n\r\n".encode(), 404),
+        (f"PUT /api/public/projects HTTP/1.1\r\nHost: t\r\nAuthorization: {auth}\r\nContent-Length: 2\r\n\r\n{{}}"
+         .encode(), 405),
+        (f"POST /api/public/scores HTTP/1.1\r\nHost: t\r\nAuthorization: {auth}\r\n"
+         "Content-Type: application/json\r\nContent-Length: 5\r\n\r\n{oops".encode(), 400),
+        (_request("/api/public/projects", server), 200),
+    ]
+    for raw, expected in requests:
+        sock.sendall(raw)
+        status, headers, _body = _read_response(sock)
+        assert status == expected, (raw[:60], status)
+        assert headers.get("connection", "").lower() != "close", raw[:60]
+    sock.close()
