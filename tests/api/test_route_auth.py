@@ -17,6 +17,7 @@ PUBLIC = {
     ("GET", "/api/public/health"): "liveness probe (Langfuse serves it without auth)",
     ("GET", "/api/public/ready"): "readiness probe (Langfuse serves it without auth)",
     ("GET", "/api/openapi.json"): "the API description itself",
+    ("GET", "/metrics"): "Prometheus scrape target: instance-wide gauges, no project data",
     ("GET", "/api/docs"): "the interactive page that renders /api/openapi.json",
     ("GET", "/docs/oauth2-redirect"): "FastAPI's helper page of /api/docs, static HTML",
     ("PUT", "/api/media-blobs/{project_id}/{object_name}"):
