@@ -78,6 +78,8 @@ class Invitations:
             raise AccountError(f"Project role must be one of {', '.join(rbac.ROLES)}.")
         if project_role and not project_id:
             raise AccountError("Choose the project the project role is for.")
+        if project_role is None:
+            project_id = None  # a project without a role of its own adds nothing to the org role
         if project_role is not None and not rbac.can_assign(access.role, None, project_role):
             raise Forbidden("projectMembers:CUD")
         token = secrets.token_urlsafe(32)

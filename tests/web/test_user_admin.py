@@ -280,6 +280,12 @@ def test_project_roles_are_editable_on_the_members_page(app):
                 if x["userId"] == owner_id)["role"] == "OWNER"
     actions = audit_actions(app)
     assert "projectMembership.update" in actions and "projectMembership.delete" in actions
+    # a removed member keeps no project role: the project is gone for them at once (a project role alone
+    # would otherwise still open it)
+    owner.post(f"/organization/{ORG}/members/{uid}/project-role", {"project_id": PROJECT, "project_role": "ADMIN"},
+               page=settings)
+    assert owner.post(f"/organization/{ORG}/members/{uid}/remove", page=settings).status_code == 303
+    assert m.get(f"/project/{PROJECT}/settings", headers={"accept": "application/json"}).status_code == 404
 
 
 # --- password reset -----------------------------------------------------------------------------------------
