@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine
 
 from lightfuse.services.auth import now_ms
 from lightfuse.store.sql import user_admin as store
+from lightfuse.store.sql.transactions import write_transaction
 
 PAGE_SIZE = 50
 
@@ -79,7 +80,7 @@ class AuditLog:
 
     def record(self, **kwargs: Any) -> None:
         """``record_audit`` in a transaction of its own (for callers that hold none)."""
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             record_audit(conn, **kwargs)
 
     def page(self, access, page: int = 1, size: int = PAGE_SIZE) -> tuple[list[dict], int]:

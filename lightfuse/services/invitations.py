@@ -24,6 +24,7 @@ from lightfuse.services.auth import now_ms
 from lightfuse.services.web_accounts import AccountError, Forbidden, OrgAccess, User
 from lightfuse.store.sql import accounts as store
 from lightfuse.store.sql import user_admin as admin_store
+from lightfuse.store.sql.transactions import write_transaction
 
 INVITATION_TTL_MS = 7 * 24 * 3600 * 1000
 
@@ -85,7 +86,7 @@ class Invitations:
         token = secrets.token_urlsafe(32)
         now = now_ms()
         invitation_id = str(uuid.uuid4())
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             project = None
             if project_id:
                 project = store.get_project(conn, project_id)
@@ -115,7 +116,7 @@ class Invitations:
 
     def revoke(self, access: OrgAccess, invitation_id: str) -> None:
         access.require("organizationMembers:CUD")
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             row = admin_store.get_invitation(conn, access.id, invitation_id)
             if row is None:
                 raise AccountError("No such invitation.")
@@ -143,7 +144,7 @@ class Invitations:
     def accept(self, token: str, user: User, conn=None) -> Invitation:
         """Join with the invitation's roles. The signed-in user must be the invited address."""
         if conn is None:
-            with self._engine.begin() as c:
+            with write_transaction(self._engine) as c:
                 return self.accept(token, user, c)
         invitation = self.lookup_in(conn, token)
         if user.email.lower() != invitation.email:
@@ -203,7 +204,7 @@ class Invitations:
         # one transaction: a refused (already used) invitation leaves no account behind
         name = (name or "").strip()[:255] or None
         user_id = str(uuid.uuid4())
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             if store.get_user_by_email(conn, email) is not None:
                 raise AccountError("An account with this email already exists. Sign in instead.")
             store.create_user(conn, id=user_id, email=email, name=name, password_hash=password_hash, now=now_ms())

@@ -19,6 +19,7 @@ from lightfuse.services.auth import ApiKeyService, IssuedKey, now_ms
 from lightfuse.services.web_accounts import MAX_NAME_LENGTH, AccountError, Forbidden, OrgAccess
 from lightfuse.store.sql import accounts as store
 from lightfuse.store.sql import user_admin as admin_store
+from lightfuse.store.sql.transactions import write_transaction
 
 
 class OrgAdmin:
@@ -47,7 +48,7 @@ class OrgAdmin:
         role = (role or "").strip().upper() or None
         if role is not None and role not in rbac.ROLES:
             raise AccountError(f"Role must be one of {', '.join(rbac.ROLES)}, or empty for the organisation role.")
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             project = store.get_project(conn, project_id)
             if project is None or project["org_id"] != access.id:
                 raise AccountError("No such project in this organisation.")
@@ -93,7 +94,7 @@ class OrgAdmin:
     def create_org_key(self, access: OrgAccess, note: str | None) -> IssuedKey:
         self._require_keys(access)
         note = (note or "").strip()[:MAX_NAME_LENGTH] or None
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             key = self._keys.create_org_key(access.id, note=note, conn=conn)
             record_audit(conn, org_id=access.id, actor=Actor.user(access.user), action="orgApiKey.create",
                          resource_type="apiKey", resource_id=key.id,
@@ -102,7 +103,7 @@ class OrgAdmin:
 
     def delete_org_key(self, access: OrgAccess, key_id: str) -> bool:
         self._require_keys(access)
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             deleted = admin_store.delete_org_api_key(conn, access.id, key_id) > 0
             if deleted:
                 record_audit(conn, org_id=access.id, actor=Actor.user(access.user), action="orgApiKey.delete",

@@ -22,6 +22,7 @@ from lightfuse.services.login_throttle import ThrottleKey, address_key, normalis
 from lightfuse.services.web_accounts import User
 from lightfuse.store.sql import accounts as store
 from lightfuse.store.sql import user_admin as admin_store
+from lightfuse.store.sql.transactions import write_transaction
 
 RESET_TTL_MS = 3600 * 1000
 
@@ -56,7 +57,7 @@ class PasswordResets:
             return None
         token = secrets.token_urlsafe(32)
         now = now_ms()
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             admin_store.delete_dead_reset_tokens(conn, now - 24 * 3600 * 1000)
             admin_store.create_reset_token(conn, token_hash=_sha(token), user_id=user.id, now=now,
                                            expires_at=now + RESET_TTL_MS)
@@ -75,7 +76,7 @@ class PasswordResets:
 
     def _apply(self, token: str, password_hash: str) -> str:
         now = now_ms()
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             user_id = admin_store.use_reset_token(conn, _sha(token), now)
             if user_id is None:
                 raise InvalidResetToken()

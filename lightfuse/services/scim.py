@@ -22,6 +22,7 @@ from lightfuse.services.auth import OrgApiAuth, now_ms
 from lightfuse.services.rows import iso_ms
 from lightfuse.store.sql import accounts as store
 from lightfuse.store.sql import user_admin as admin_store
+from lightfuse.store.sql.transactions import write_transaction
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
@@ -168,7 +169,7 @@ class ScimService:
         formatted = (formatted or "").strip()[:255] or None
         now = now_ms()
         actor = Actor.api_key(auth.api_key_id, auth.public_key)
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             user = store.get_user_by_email(conn, email)
             if user is None:
                 user_id = str(uuid.uuid4())
@@ -188,7 +189,7 @@ class ScimService:
 
     def delete_user(self, auth: OrgApiAuth, user_id: str) -> None:
         actor = Actor.api_key(auth.api_key_id, auth.public_key)
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             role = store.get_org_role(conn, auth.org_id, user_id)
             if role is None:
                 raise ScimError(404, "User not found")

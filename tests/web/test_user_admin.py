@@ -435,3 +435,68 @@ def test_members_and_viewers_cannot_manage_org_keys(app):
     plain = member(app, "keys-member@example.com", "MEMBER")
     r = plain.post(f"/organization/{ORG}/api-keys", {"note": "x"}, page="/")
     assert r.status_code == 403
+
+
+# --- single use under concurrency ------------------------------------------------------------------------------
+
+
+def test_one_token_one_use_under_concurrent_attempts(app):
+    """8 threads accept the same invitation, 8 threads use the same reset link: exactly one of each wins."""
+    import asyncio
+    import threading
+
+    from lightfuse.services.invitations import InvalidInvitation
+    from lightfuse.services.password_reset import InvalidResetToken
+
+    web = app.asgi.state.web
+    owner_user, _ = web.accounts.password_hash_for_sign_in(OWNER_EMAIL)
+    invitee = web.accounts.sign_up("racer@example.com", "racer-password-1")
+    _invitation, token = web.invitations.create(web.accounts.org_access(owner_user, ORG), "racer@example.com",
+                                                "MEMBER")
+    outcomes: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def accept():
+        start.wait(timeout=30)
+        try:
+            web.invitations.accept(token, invitee)
+            result = "ok"
+        except InvalidInvitation:
+            result = "refused"
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=accept) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(outcomes) == ["ok"] + ["refused"] * 7
+    assert audit_actions(app).count("invitation.accept") == 1
+
+    found = asyncio.run(web.resets.request(OWNER_EMAIL, "10.9.9.9"))
+    assert found is not None
+    reset_token = found[1]
+    results: list[str] = []
+    passwords = [f"racing-password-{i}" for i in range(8)]
+    start = threading.Barrier(8)
+
+    def reset(password: str):
+        start.wait(timeout=30)
+        try:
+            asyncio.run(web.resets.reset(reset_token, password))
+            result = password
+        except InvalidResetToken:
+            result = "refused"
+        with lock:
+            results.append(result)
+
+    threads = [threading.Thread(target=reset, args=(p,)) for p in passwords]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    winners = [r for r in results if r != "refused"]
+    assert len(results) == 8 and len(winners) == 1, results
+    assert browser(app).sign_in(OWNER_EMAIL, winners[0]).status_code == 303
