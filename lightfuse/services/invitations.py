@@ -202,13 +202,8 @@ class Invitations:
 
     def _create_and_accept(self, auth, token: str, email: str, password_hash: str, name: str | None) -> User:
         # one transaction: a refused (already used) invitation leaves no account behind
-        name = (name or "").strip()[:255] or None
-        user_id = str(uuid.uuid4())
         with write_transaction(self._engine) as conn:
-            if store.get_user_by_email(conn, email) is not None:
-                raise AccountError("An account with this email already exists. Sign in instead.")
-            store.create_user(conn, id=user_id, email=email, name=name, password_hash=password_hash, now=now_ms())
-            user = User(id=user_id, email=email, name=name, admin=False)
+            user = auth.accounts.create_user_with_hash(email, password_hash, name, conn=conn)
             self.accept(token, user, conn)
         return user
 

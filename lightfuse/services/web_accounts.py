@@ -163,15 +163,18 @@ class WebAccounts:
                 raise AccountError("An account with this email already exists. Sign in instead.")
         return email
 
-    def create_user_with_hash(self, email: str, password_hash: str, name: str | None = None) -> User:
+    def create_user_with_hash(self, email: str, password_hash: str, name: str | None = None, conn=None) -> User:
+        """Every account the UI creates goes through here (``conn``: inside the caller's transaction, e.g. an
+        invitation's acceptance, so a refused acceptance leaves no account behind)."""
+        if conn is None:
+            with self._engine.begin() as c:
+                return self.create_user_with_hash(email, password_hash, name, c)
         name = (name or "").strip()[:MAX_NAME_LENGTH] or None
         user_id = str(uuid.uuid4())
-        with self._engine.begin() as conn:
-            if store.get_user_by_email(conn, email) is not None:
-                raise AccountError("An account with this email already exists. Sign in instead.")
-            store.create_user(conn, id=user_id, email=email, name=name, password_hash=password_hash, now=now_ms())
-            row = store.get_user(conn, user_id)
-        return _user(row)
+        if store.get_user_by_email(conn, email) is not None:
+            raise AccountError("An account with this email already exists. Sign in instead.")
+        store.create_user(conn, id=user_id, email=email, name=name, password_hash=password_hash, now=now_ms())
+        return _user(store.get_user(conn, user_id))
 
     def sign_up(self, email: str, password: str, name: str | None = None) -> User:
         """Sign-up in the caller's thread (scripts and tests; the web form goes through ``WebAuth``)."""
