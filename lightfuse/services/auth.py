@@ -51,6 +51,7 @@ class OrgApiAuth:
 
 
 ORG_KEY_REQUIRED = "Invalid API key. Organization-scoped API key required for this operation."
+ORG_KEY_ON_PROJECT_ROUTE = "Project ID not found for API token. Are you using an organization key?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +229,12 @@ class ApiKeyService:
                 # hash anyway, so the answer's timing does not tell which public keys exist
                 hash_secret(secret_key, self._salt)
                 raise AuthError(401, INVALID_CREDENTIALS)
-            if not self.secret_matches(entry.row, secret_key) or not self._usable(entry.row):
+            if not self.secret_matches(entry.row, secret_key):
+                raise AuthError(401, INVALID_CREDENTIALS)
+            if entry.row.get("scope") == "ORGANIZATION" and not entry.row.get("project_id"):
+                # a valid key of the wrong kind: Langfuse answers project routes so (api-semantics 1.3)
+                raise AuthError(403, ORG_KEY_ON_PROJECT_ROUTE)
+            if not self._usable(entry.row):
                 raise AuthError(401, INVALID_CREDENTIALS)
             self._mark_used(entry.row["id"])
             return self._auth_for(entry, "project")

@@ -424,7 +424,14 @@ def test_scim_users_crud_with_an_organisation_key(app):
     assert r.status_code == 403 and "Organization-scoped" in r.json()["message"]
     assert c.get(base + "/Users", headers=_basic(key["publicKey"], "sk-lf-wrong")).status_code == 401
     assert c.get(base + "/Users").status_code == 401
-    assert c.get("/api/public/traces", headers=auth).status_code in (401, 403)
+    # an organisation key opens no project route (403 with Langfuse's hint), and no ingestion
+    r = c.get("/api/public/traces", headers=auth)
+    assert r.status_code == 403 and "organization key" in r.json()["message"]
+    assert c.get("/api/public/projects", headers=auth).status_code == 403
+    r = c.post("/api/public/ingestion", headers=auth, json={"batch": [
+        {"id": "e1", "type": "trace-create", "timestamp": "2026-01-01T00:00:00Z", "body": {"id": "t-org"}}]})
+    assert r.status_code in (401, 403)
+    assert c.get("/api/public/traces", headers={"Authorization": f"Bearer {key['publicKey']}"}).status_code == 401
     # a deleted key stops working
     assert owner.post(f"/organization/{ORG}/api-keys/{key['id']}/delete", page=f"/organization/{ORG}/settings"
                       ).status_code == 303
