@@ -23,6 +23,7 @@ from lightfuse.api import (
     otel,
     projects,
     prompts,
+    scim,
     score_configs,
     scores,
     sessions,
@@ -139,7 +140,7 @@ def create_app(services: Services) -> FastAPI:
     # a write that failed for lack of space, on any route: 503 + Retry-After (api/health.py)
     app.add_exception_handler(StoreFull, health.store_full_handler)
     for module in (health, ingestion, otel, projects, traces, observations, sessions, metrics, scores, score_configs,
-                   models, prompts, datasets, media, comments, annotation_queues):
+                   models, prompts, datasets, media, comments, annotation_queues, scim):
         app.include_router(module.router)
     install_web(app, services)
     return app

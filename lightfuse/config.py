@@ -131,6 +131,10 @@ class Settings(BaseSettings):
     media_download_base_url: str | None = Field(
         None, validation_alias=AliasChoices("LIGHTFUSE_MEDIA_DOWNLOAD_BASE_URL")
     )
+    # Outgoing email (invitations, password reset), Langfuse's names: smtp://user:pass@host:port or smtps://...;
+    # without both, nothing is sent and the UI shows invitation links to copy
+    smtp_connection_url: SecretStr | None = Field(None, validation_alias=AliasChoices("SMTP_CONNECTION_URL"))
+    email_from_address: str | None = Field(None, validation_alias=AliasChoices("EMAIL_FROM_ADDRESS"))
     init: InitSettings = Field(default_factory=InitSettings)
     media: MediaStorageSettings = Field(default_factory=MediaStorageSettings)
 
@@ -180,6 +184,9 @@ def load_settings(**overrides) -> Settings:
             "ENCRYPTION_KEY must be 64 hexadecimal characters (256 bits); generate one with "
             "`openssl rand -hex 32`"
         )
+    smtp_url = settings.smtp_connection_url.get_secret_value().strip() if settings.smtp_connection_url else ""
+    if smtp_url and not smtp_url.lower().startswith(("smtp://", "smtps://")):
+        raise ConfigError("SMTP_CONNECTION_URL must start with smtp:// or smtps:// (ses:// is not supported)")
     if settings.embedded:
         make_private_dirs(settings.data_dir)
         narrow_to_owner(settings.data_dir)

@@ -42,6 +42,19 @@ class ApiAuth:
 
 
 @dataclass(frozen=True, slots=True)
+class OrgApiAuth:
+    """An organisation-scoped key (SCIM and other organisation routes): no project."""
+
+    org_id: str
+    api_key_id: str
+    public_key: str
+
+
+ORG_KEY_REQUIRED = "Invalid API key. Organization-scoped API key required for this operation."
+ORG_KEY_ON_PROJECT_ROUTE = "Project ID not found for API token. Are you using an organization key?"
+
+
+@dataclass(frozen=True, slots=True)
 class IssuedKey:
     id: str
     public_key: str
@@ -133,6 +146,27 @@ class ApiKeyService:
                 accounts.create_api_key(c, **values)
         return key
 
+    def create_org_key(self, org_id: str, *, note: str | None = None, conn=None) -> IssuedKey:
+        """An organisation-scoped pair (``scope`` ORGANIZATION, no project): accepted only by organisation routes
+        (``authenticate_org``); every project route refuses it, as ``_usable`` requires a project."""
+        public_key, secret_key = f"pk-lf-{uuid.uuid4()}", f"sk-lf-{uuid.uuid4()}"
+        key = IssuedKey(id=str(uuid.uuid4()), public_key=public_key, secret_key=secret_key,
+                        display_secret_key=display_secret(secret_key), created_at=now_ms())
+        values = dict(id=key.id, project_id=None, organization_id=org_id, scope="ORGANIZATION",
+                      public_key=public_key, secret_hash=hash_secret(secret_key, self._salt),
+                      display_secret_key=key.display_secret_key, note=note, created_at=key.created_at)
+        if conn is not None:
+            accounts.create_api_key(conn, **values)
+        else:
+            with self._engine.begin() as c:
+                accounts.create_api_key(c, **values)
+        return key
+
+    def forget_key_id(self, key_id: str) -> None:
+        with self._lock:
+            for pk in [pk for pk, c in self._cache.items() if c.row["id"] == key_id]:
+                del self._cache[pk]
+
     def secret_matches(self, row: dict, secret_key: str) -> bool:
         return hmac.compare_digest(row["secret_hash"], hash_secret(secret_key, self._salt))
 
@@ -195,7 +229,12 @@ class ApiKeyService:
                 # hash anyway, so the answer's timing does not tell which public keys exist
                 hash_secret(secret_key, self._salt)
                 raise AuthError(401, INVALID_CREDENTIALS)
-            if not self.secret_matches(entry.row, secret_key) or not self._usable(entry.row):
+            if not self.secret_matches(entry.row, secret_key):
+                raise AuthError(401, INVALID_CREDENTIALS)
+            if entry.row.get("scope") == "ORGANIZATION" and not entry.row.get("project_id"):
+                # a valid key of the wrong kind: Langfuse answers project routes so (api-semantics 1.3)
+                raise AuthError(403, ORG_KEY_ON_PROJECT_ROUTE)
+            if not self._usable(entry.row):
                 raise AuthError(401, INVALID_CREDENTIALS)
             self._mark_used(entry.row["id"])
             return self._auth_for(entry, "project")
@@ -206,6 +245,38 @@ class ApiKeyService:
             self._mark_used(entry.row["id"])
             return self._auth_for(entry, "scores")
         raise AuthError(401, "Invalid authorization header")
+
+    def authenticate_org(self, header: str | None) -> OrgApiAuth:
+        """Basic auth with an organisation key. A valid project key gets 403 (wrong kind of key), anything
+        else that is not a valid pair 401."""
+        if not header:
+            raise AuthError(401, "No authorization header")
+        scheme, _, credentials = header.strip().partition(" ")
+        if scheme.lower() == "bearer":
+            raise AuthError(401, INVALID_CREDENTIALS)
+        if scheme.lower() != "basic":
+            raise AuthError(401, "Invalid authorization header")
+        try:
+            decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raise AuthError(401, INVALID_CREDENTIALS) from None
+        parts = decoded.split(":")
+        if len(parts) < 2 or not parts[0] or not parts[1]:
+            raise AuthError(401, INVALID_CREDENTIALS)
+        entry = self._lookup(parts[0])
+        if entry is None:
+            hash_secret(parts[1], self._salt)
+            raise AuthError(401, INVALID_CREDENTIALS)
+        row = entry.row
+        if not self.secret_matches(row, parts[1]):
+            raise AuthError(401, INVALID_CREDENTIALS)
+        expires = row.get("expires_at")
+        if expires is not None and expires <= now_ms():
+            raise AuthError(401, INVALID_CREDENTIALS)
+        if row.get("scope") != "ORGANIZATION" or not row.get("organization_id"):
+            raise AuthError(403, ORG_KEY_REQUIRED)
+        self._mark_used(row["id"])
+        return OrgApiAuth(org_id=row["organization_id"], api_key_id=row["id"], public_key=row["public_key"])
 
     def _usable(self, row: dict) -> bool:
         if not row.get("project_id"):

@@ -21,8 +21,10 @@ from sqlalchemy import Engine
 
 from lightfuse.services import rbac
 from lightfuse.services.accounts import hash_password
+from lightfuse.services.audit_log import Actor, record_audit
 from lightfuse.services.auth import ApiKeyService, IssuedKey, now_ms
 from lightfuse.store.sql import accounts as store
+from lightfuse.store.sql import user_admin as admin_store
 
 MIN_PASSWORD_LENGTH = 8
 MAX_NAME_LENGTH = 255
@@ -161,15 +163,18 @@ class WebAccounts:
                 raise AccountError("An account with this email already exists. Sign in instead.")
         return email
 
-    def create_user_with_hash(self, email: str, password_hash: str, name: str | None = None) -> User:
+    def create_user_with_hash(self, email: str, password_hash: str, name: str | None = None, conn=None) -> User:
+        """Every account the UI creates goes through here (``conn``: inside the caller's transaction, e.g. an
+        invitation's acceptance, so a refused acceptance leaves no account behind)."""
+        if conn is None:
+            with self._engine.begin() as c:
+                return self.create_user_with_hash(email, password_hash, name, c)
         name = (name or "").strip()[:MAX_NAME_LENGTH] or None
         user_id = str(uuid.uuid4())
-        with self._engine.begin() as conn:
-            if store.get_user_by_email(conn, email) is not None:
-                raise AccountError("An account with this email already exists. Sign in instead.")
-            store.create_user(conn, id=user_id, email=email, name=name, password_hash=password_hash, now=now_ms())
-            row = store.get_user(conn, user_id)
-        return _user(row)
+        if store.get_user_by_email(conn, email) is not None:
+            raise AccountError("An account with this email already exists. Sign in instead.")
+        store.create_user(conn, id=user_id, email=email, name=name, password_hash=password_hash, now=now_ms())
+        return _user(store.get_user(conn, user_id))
 
     def sign_up(self, email: str, password: str, name: str | None = None) -> User:
         """Sign-up in the caller's thread (scripts and tests; the web form goes through ``WebAuth``)."""
@@ -272,6 +277,9 @@ class WebAccounts:
             store.upsert_org_membership(
                 conn, id=str(uuid.uuid4()), org_id=access.id, user_id=user["id"], role=role, now=now_ms()
             )
+            record_audit(conn, org_id=access.id, actor=Actor.user(access.user), action="membership.create",
+                         resource_type="membership", resource_id=user["id"],
+                         after={"email": user["email"], "role": role})
 
     def _owners(self, conn, org_id: str) -> int:
         return sum(1 for m in store.list_org_members(conn, org_id) if m["role"] == "OWNER")
@@ -290,6 +298,10 @@ class WebAccounts:
             store.upsert_org_membership(
                 conn, id=str(uuid.uuid4()), org_id=access.id, user_id=user_id, role=role, now=now_ms()
             )
+            if role != current:
+                record_audit(conn, org_id=access.id, actor=Actor.user(access.user), action="membership.update",
+                             resource_type="membership", resource_id=user_id,
+                             before={"role": current}, after={"role": role})
 
     def remove_member(self, access: OrgAccess, user_id: str) -> None:
         leaving = user_id == access.user.id
@@ -305,6 +317,10 @@ class WebAccounts:
             if current == "OWNER" and self._owners(conn, access.id) <= 1:
                 raise AccountError("An organisation needs at least one owner.")
             store.delete_org_membership(conn, access.id, user_id)
+            # project roles in this organisation go with the membership (a later invitation starts afresh)
+            admin_store.delete_project_memberships_in_org(conn, access.id, user_id)
+            record_audit(conn, org_id=access.id, actor=Actor.user(access.user), action="membership.delete",
+                         resource_type="membership", resource_id=user_id, before={"role": current})
 
     # --- projects -------------------------------------------------------------------------------------------
 
@@ -349,6 +365,9 @@ class WebAccounts:
         with self._engine.begin() as conn:
             keys = store.list_api_keys(conn, access.id)
             store.update_project(conn, access.id, now=now, deleted_at=now)
+            record_audit(conn, org_id=access.org_id, actor=Actor.user(access.user), action="project.delete",
+                         resource_type="project", resource_id=access.id, project_id=access.id,
+                         before={"name": access.project["name"]})
         for key in keys:
             self._keys.delete_key(access.id, key["id"])
 
@@ -376,8 +395,18 @@ class WebAccounts:
     def create_api_key(self, access: ProjectAccess, note: str | None) -> IssuedKey:
         access.require("apiKeys:CUD")
         note = (note or "").strip()[:MAX_NAME_LENGTH] or None
-        return self._keys.create_key(access.id, note=note)
+        with self._engine.begin() as conn:
+            key = self._keys.create_key(access.id, note=note, conn=conn)
+            record_audit(conn, org_id=access.org_id, actor=Actor.user(access.user), action="apiKey.create",
+                         resource_type="apiKey", resource_id=key.id, project_id=access.id,
+                         after={"publicKey": key.public_key, "note": note})
+        return key
 
     def delete_api_key(self, access: ProjectAccess, key_id: str) -> bool:
         access.require("apiKeys:CUD")
-        return self._keys.delete_key(access.id, key_id)
+        deleted = self._keys.delete_key(access.id, key_id)
+        if deleted:
+            with self._engine.begin() as conn:
+                record_audit(conn, org_id=access.org_id, actor=Actor.user(access.user), action="apiKey.delete",
+                             resource_type="apiKey", resource_id=key_id, project_id=access.id)
+        return deleted

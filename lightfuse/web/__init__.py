@@ -9,15 +9,28 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from starlette.staticfiles import StaticFiles
 
+from lightfuse.services.audit_log import AuditLog
+from lightfuse.services.invitations import Invitations
 from lightfuse.services.login_throttle import LoginThrottle, SqlThrottleStore, ThrottlePolicy
+from lightfuse.services.mailer import Mailer
+from lightfuse.services.org_admin import OrgAdmin
 from lightfuse.services.password_pool import HashingBusy, PasswordPool
+from lightfuse.services.password_reset import PasswordResets
 from lightfuse.services.tracing_reads import NotFoundError, QueryError
 from lightfuse.services.web_accounts import Forbidden, NoAccess, WebAccounts
 from lightfuse.services.web_auth import WebAuth
 from lightfuse.services.web_dashboard import Dashboard
 from lightfuse.services.web_sessions import WebSessions
 from lightfuse.services.web_tracing import WebTracing
-from lightfuse.web import auth_pages, explore_pages, org_pages, project_pages, trace_pages
+from lightfuse.web import (
+    admin_pages,
+    auth_pages,
+    explore_pages,
+    invite_pages,
+    org_pages,
+    project_pages,
+    trace_pages,
+)
 from lightfuse.web.common import (
     HERE,
     SignInRequired,
@@ -71,9 +84,18 @@ def install(app: FastAPI, services: Any) -> None:
         signup_disabled=bool(settings.auth_disable_signup),
         secure_cookies=settings.nextauth_url.lower().startswith("https://"),
         asset_version=version,
+        invitations=Invitations(services.engine),
+        resets=PasswordResets(services.engine, auth),
+        org_admin=OrgAdmin(services.engine, services.keys),
+        audit=AuditLog(services.engine),
+        mailer=Mailer(
+            settings.smtp_connection_url.get_secret_value() if settings.smtp_connection_url else None,
+            settings.email_from_address,
+        ),
+        public_url=settings.nextauth_url if "nextauth_url" in settings.model_fields_set else None,
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (auth_pages, org_pages, project_pages, trace_pages, explore_pages):
+    for module in (auth_pages, org_pages, admin_pages, invite_pages, project_pages, trace_pages, explore_pages):
         app.include_router(module.router, include_in_schema=False)
 
     @app.exception_handler(WebError)

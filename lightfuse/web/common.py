@@ -69,6 +69,14 @@ class WebServices:
     signup_disabled: bool
     secure_cookies: bool
     asset_version: str
+    # user administration (web/admin_pages.py, web/invite_pages.py); built in web.install
+    invitations: Any = None
+    resets: Any = None
+    org_admin: Any = None
+    audit: Any = None
+    mailer: Any = None
+    # NEXTAUTH_URL when it was set, for absolute links in emails; else the request's own base URL
+    public_url: str | None = None
 
 
 def make_templates(asset_version: str) -> Environment:
@@ -239,6 +247,11 @@ def redirect(request: Request, url: str, flash: str | None = None, kind: str = "
     if flash:
         get_session(request).set_flash(flash, kind)
     return _finish(request, RedirectResponse(url, status_code=303))
+
+
+def public_base_url(request: Request) -> str:
+    """The origin for links that leave the browser (emails, copied invitation links)."""
+    return (web(request).public_url or str(request.base_url)).rstrip("/")
 
 
 def safe_next(url: str | None) -> str:

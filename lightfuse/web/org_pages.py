@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from lightfuse.services import rbac
 from lightfuse.services.web_accounts import AccountError, OrgAccess, User
 from lightfuse.web.common import Form, csrf_form, page, redirect, require_user, web
 
@@ -60,18 +59,6 @@ def create_project(request: Request, form: Form = CsrfForm, access: OrgAccess = 
     except AccountError as exc:
         return redirect(request, f"/organization/{access.id}", flash=str(exc), kind="error")
     return redirect(request, f"/project/{project_id}/settings", flash="Project created. Create an API key to start tracing.")
-
-
-@router.get("/organization/{orgId}/settings")
-def org_settings(request: Request, access: OrgAccess = OrgCtx):
-    members = web(request).accounts.list_members(access) if access.can("organizationMembers:read") else []
-    data = {**_org_json({**access.org, "role": access.role}),
-            "members": [{"userId": m["id"], "email": m["email"], "name": m["name"], "role": m["role"]} for m in members]}
-    assignable = [r for r in rbac.ROLES if rbac.can_assign(access.role, None, r)]
-    return page(
-        request, "org_settings.html", data, org=access.org, org_access=access, members=members,
-        assignable=assignable, can_edit_member=lambda m: rbac.can_assign(access.role, m["role"], None),
-    )
 
 
 @router.post("/organization/{orgId}/rename")

@@ -30,6 +30,9 @@ PUBLIC = {
     ("GET", "/auth/sign-up"): "the sign-up form",
     ("POST", "/auth/sign-up"): "creating an account (refused when sign-up is disabled)",
     ("POST", "/auth/sign-out"): "ends the caller's own session; without one there is nothing to end",
+    ("GET", "/invitation/accept"): "the emailed invitation link: its single-use token (stored hashed) authorises it",
+    ("GET", "/auth/reset-password"): "the form that asks for a password-reset email",
+    ("GET", "/auth/reset-password/confirm"): "the emailed reset link: its single-use token authorises it",
 }
 
 # framework-added HEAD twins of GET routes are covered by their GET

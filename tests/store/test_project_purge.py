@@ -21,6 +21,7 @@ from lightfuse.services.auth import now_ms
 from lightfuse.services.web_accounts import AccountError, WebAccounts
 from lightfuse.store.sql import accounts as account_store
 from lightfuse.store.sql import project_purge
+from lightfuse.store.sql import user_admin as admin_store
 from lightfuse.store.sql.tables import metadata, projects
 
 
@@ -85,6 +86,11 @@ def populate(api, auth, project_id: str, org_id: str, tag: str) -> None:
                                             role="MEMBER", now=now_ms())
         account_store.upsert_project_membership(conn, project_id=project_id, user_id=user_id, role="ADMIN",
                                                 now=now_ms())
+        # an invitation with a role in the project (issue #16): purged with it
+        admin_store.create_invitation(
+            conn, id=str(uuid.uuid4()), org_id=org_id, email=f"invited-{tag}@example.com", org_role="VIEWER",
+            project_id=project_id, project_role="MEMBER", token_hash=uuid.uuid4().hex * 2, invited_by_user_id=None,
+            created_at=now_ms(), expires_at=now_ms() + 60_000)
     post(f"/api/public/annotation-queues/{queue['id']}/assignments", {"userId": user_id})
     post("/api/public/comments", {"projectId": project_id, "objectType": "TRACE", "objectId": "t1",
                                   "content": "hm", "authorUserId": user_id})

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine, Table, delete, exists, select, tuple_
 
-from lightfuse.store.sql import tables_datasets, tables_prompts  # noqa: F401 - registers their tables
+from lightfuse.store.sql import tables_admin, tables_datasets, tables_prompts  # noqa: F401 - registers their tables
 from lightfuse.store.sql.tables import metadata, projects
 from lightfuse.store.sql.tables_datasets import media
 from lightfuse.store.sql.transactions import write_transaction
@@ -26,6 +26,8 @@ from lightfuse.store.sql.transactions import write_transaction
 # Tables that hold no project's rows; every other table must have a project_id column.
 GLOBAL_TABLES = frozenset({
     "organizations", "users", "organization_memberships", "projects", "web_sessions", "auth_throttle",
+    # the audit log outlives a project (its rows name it in resource_project_id); reset tokens are per user
+    "audit_log", "password_reset_tokens",
 })
 
 CHUNK_ROWS = 1000
