@@ -211,7 +211,11 @@ def observation_view(row: dict[str, Any], book: PriceBook, *, zero_prices: bool 
         "calculatedTotalCost": cost.get("total", 0),
         "latency": _seconds(row.get("end_time"), start),
         "timeToFirstToken": _seconds(row.get("completion_start_time"), start),
-        "usage": {"unit": "TOKENS", "input": input_units, "output": output_units, "total": total_units},
+        # the legacy usage object carries its costs too (nullable keys Langfuse sends)
+        "usage": {"unit": "TOKENS", "input": input_units, "output": output_units, "total": total_units,
+                  "inputCost": input_cost if has_input_cost else None,
+                  "outputCost": output_cost if has_output_cost else None,
+                  "totalCost": cost.get("total")},
         "unit": "TOKENS",
         "promptTokens": input_units,
         "completionTokens": output_units,
@@ -242,8 +246,8 @@ def score_v1(row: dict[str, Any]) -> dict[str, Any]:
     }
     if data_type != "TEXT":
         item["value"] = row.get("value") if row.get("value") is not None else 0
-    if data_type != "NUMERIC":
-        item["stringValue"] = row.get("string_value")
+    # Langfuse sends the key on numeric scores too, as null (clients index into it)
+    item["stringValue"] = row.get("string_value") if data_type != "NUMERIC" else None
     return item
 
 

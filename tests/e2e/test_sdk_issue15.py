@@ -1,8 +1,10 @@
-"""Issue #15, items 1, 2 and 4, as the released Langfuse SDKs hit them, against a real Lightfuse server.
+"""Issue #15, items 1-4, as the released Langfuse SDKs hit them, against a real Lightfuse server.
 
 * metadata: OTLP metadata attributes (and batch metadata strings) are read back by the Langfuse rule
   (api-semantics 2.4): each top-level string value that is JSON text is returned parsed;
 * prompt links: a generation created with ``prompt=`` comes back with ``promptId``, name and version;
+* the SDK's numeric score inside the trace detail has ``"stringValue": null`` (item 3; the whole spec walk is
+  tests/api/test_response_shapes.py);
 * dataset items whose input / expected output are bare JSON scalars: ``get_dataset`` works (it got a 500).
 """
 
@@ -109,6 +111,8 @@ def test_otlp_sdks_metadata_prompt_links_and_scalar_dataset_items(ui_server, sdk
     assert [s["metadata"] for s in scores] == [READ_BACK], scores
     detail_scores = [s for s in trace["scores"] if s["name"] == "quality"]
     assert [s["metadata"] for s in detail_scores] == [READ_BACK]
+    # 3. the SDK's numeric score inside the trace detail carries "stringValue": null, as Langfuse sends it
+    assert [("stringValue" in s, s.get("stringValue")) for s in detail_scores] == [(True, None)]
 
     # 2. prompt links, in the trace detail, observations v1 (one and list) and v2
     for gen_key, kind in (("text_gen", "text"), ("chat_gen", "chat")):
