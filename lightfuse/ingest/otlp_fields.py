@@ -327,7 +327,12 @@ def metadata(
                 if key.startswith(prefix):
                     if json_values:
                         parsed = parse_json(value)
-                        if parsed is not NOT_JSON:
+                        # A decoded string that is itself JSON text ("123", "[1]") keeps its encoded form:
+                        # every read parses top-level string values (api-semantics 2.4), which gives back
+                        # exactly the string the SDK was given instead of turning it into a number.
+                        if parsed is not NOT_JSON and not (
+                            isinstance(parsed, str) and parse_json(parsed) is not NOT_JSON
+                        ):
                             value = parsed
                     result[key[len(prefix) :]] = value
                     break

@@ -19,11 +19,13 @@ from sqlalchemy import Engine
 
 from lightfuse.services.model_registry import ModelRegistry
 from lightfuse.services.pricing import PriceBook
+from lightfuse.services.rows import read_metadata
 from lightfuse.services.tracing_reads import (
     NotFoundError,
     any_of,
     equals,
     iso_ms,
+    link_prompts,
     observation_view,
     time_range,
 )
@@ -139,7 +141,7 @@ def _raw_io(text: str | None) -> str | None:
 
 def _truncate_metadata(metadata: dict[str, Any] | None, expand: frozenset[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key, value in (metadata or {}).items():
+    for key, value in read_metadata(metadata).items():
         if key in expand:
             out[key] = value
             continue
@@ -265,6 +267,7 @@ class ObservationReads:
         with self._engine.connect() as conn:
             rows = store.list_observations(conn, q)
             total = store.count_observations(conn, q)
+            link_prompts(conn, project_id, rows)
             book = self._models.price_book(conn, project_id) if rows else None
         return [observation_view(r, book) for r in rows] if book is not None else [], total
 
@@ -273,6 +276,7 @@ class ObservationReads:
             row = store.get_observation(conn, project_id, observation_id)
             if row is None:
                 raise NotFoundError(f"Observation {observation_id} not found within authorized project")
+            link_prompts(conn, project_id, [row])
             book = self._models.price_book(conn, project_id)
         return observation_view(row, book)
 
@@ -310,6 +314,8 @@ class ObservationReads:
         )
         with self._engine.connect() as conn:
             rows = store.list_observations_after(conn, q, after)
+            if "prompt" in groups:
+                link_prompts(conn, project_id, rows[:limit])
             book = self._models.price_book(conn, project_id) if rows and "model" in groups else None
         more = len(rows) > limit
         rows = rows[:limit]

@@ -14,6 +14,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal, TypedDict
 
+import orjson
+
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
@@ -30,6 +32,7 @@ def iso_ms(ms: int | None) -> str | None:
         f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
         f".{t.microsecond // 1000:03d}Z"
     )
+
 
 EntityKind = Literal["trace", "observation", "score"]
 
@@ -135,3 +138,30 @@ class ScoreRow(TypedDict, total=False):
     created_at: int
     updated_at: int
     last_event_ts: int
+
+
+# The first characters a JSON text can start with (after whitespace): a string value starting with anything else
+# is returned as it is without a parse attempt, which keeps the common case ("gold", "acme") cheap.
+_JSON_STARTS = frozenset('{["-0123456789tfn \t\r\n"')
+
+
+def read_metadata(metadata: Any) -> dict[str, Any]:
+    """Stored metadata -> the value every read API returns (api-semantics 2.4, "on every read").
+
+    Langfuse keeps each top-level value as a string and parses it as JSON when it reads it back, so a value sent
+    as the string "0" reads as 0, '["yo"]' as a list, '{"a":1}' as an object, and "hello" stays "hello". OTLP
+    metadata attributes always arrive as strings, so this is what SDK users see. Values nested inside are left
+    alone; non-string values (the batch API's numbers, lists, objects) are what Langfuse would parse back anyway.
+    Every read service sends metadata through here, for traces, observations and scores alike.
+    """
+    if not isinstance(metadata, dict):
+        return metadata or {}
+    out: dict[str, Any] = {}
+    for key, value in metadata.items():
+        if isinstance(value, str) and value and value[0] in _JSON_STARTS:
+            try:
+                value = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                pass
+        out[key] = value
+    return out

@@ -26,7 +26,7 @@ import orjson
 from sqlalchemy import Engine
 
 from lightfuse.services.auth import now_ms
-from lightfuse.services.rows import iso_ms
+from lightfuse.services.rows import iso_ms, read_metadata
 from lightfuse.store.sql import score_configs as config_store
 from lightfuse.store.sql import score_reads, tracing_writes
 
@@ -115,7 +115,7 @@ def score_v2(row: dict[str, Any], *, with_trace: bool = False) -> dict[str, Any]
         "source": row["source"],
         "authorUserId": row.get("author_user_id"),
         "comment": row.get("comment"),
-        "metadata": row.get("metadata") or {},
+        "metadata": read_metadata(row.get("metadata")),
         "configId": row.get("config_id"),
         "queueId": row.get("queue_id"),
         "executionTraceId": row.get("execution_trace_id"),
@@ -181,7 +181,7 @@ def score_v3(row: dict[str, Any], groups: frozenset[str] | set[str] = frozenset(
     if "details" in groups:
         out["comment"] = row.get("comment")
         out["configId"] = row.get("config_id")
-        out["metadata"] = row.get("metadata") or {}
+        out["metadata"] = read_metadata(row.get("metadata"))
     if "subject" in groups:
         out["subject"] = _subject(row)
     if "annotation" in groups:

@@ -15,12 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from lightfuse.services.model_registry import ModelRegistry
 from lightfuse.services.pricing import PriceBook, default_tier_prices
-from lightfuse.services.rows import iso_ms
+from lightfuse.services.rows import iso_ms, read_metadata
 from lightfuse.store.sql import media as media_store
+from lightfuse.store.sql import prompts as prompt_store
 from lightfuse.store.sql import tracing_reads as store
 from lightfuse.store.sql import tracing_writes
 from lightfuse.store.sql.filters import Condition, QueryError, parse_filter
@@ -31,6 +32,7 @@ __all__ = [
     "QueryError",
     "TracingReads",
     "iso_ms",
+    "link_prompts",
     "observation_view",
     "parse_trace_fields",
     "score_v1",
@@ -106,6 +108,31 @@ def _seconds(later: int | None, earlier: int | None) -> float | None:
 # --- API objects --------------------------------------------------------------------------------------------
 
 
+def link_prompts(conn: Connection, project_id: str, rows: Sequence[dict[str, Any]]) -> None:
+    """Fill ``prompt_id`` of observation rows from their (prompt_name, prompt_version), in place.
+
+    The link is resolved when it is read, not when the observation is written: one query per page of rows
+    keeps the ingestion hot path free of prompt lookups, and a prompt created (or deleted) after the
+    generation that names it is linked (or unlinked) from then on, as the spec's "unknown prompt -> null link"
+    would give for the state of the prompts at read time. Rows that already carry an id keep it.
+    """
+    pairs = {
+        (r["prompt_name"], int(r["prompt_version"]))
+        for r in rows
+        if r.get("prompt_id") is None and r.get("prompt_name") and _is_int(r.get("prompt_version"))
+    }
+    if not pairs:
+        return
+    ids = prompt_store.prompt_ids(conn, project_id, pairs)
+    for r in rows:
+        if r.get("prompt_id") is None and r.get("prompt_name") and _is_int(r.get("prompt_version")):
+            r["prompt_id"] = ids.get((r["prompt_name"], int(r["prompt_version"])))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def trace_object(row: dict[str, Any], *, with_io: bool = True) -> dict[str, Any]:
     """The ``Trace`` object (plus the extra keys Langfuse also emits)."""
     return {
@@ -119,7 +146,7 @@ def trace_object(row: dict[str, Any], *, with_io: bool = True) -> dict[str, Any]
         "release": row.get("release"),
         "version": row.get("version"),
         "userId": row.get("user_id"),
-        "metadata": (row.get("metadata") or {}) if with_io else {},
+        "metadata": read_metadata(row.get("metadata")) if with_io else {},
         "tags": list(row.get("tags") or []),
         "public": bool(row.get("public")),
         "bookmarked": bool(row.get("bookmarked")),
@@ -163,7 +190,7 @@ def observation_view(row: dict[str, Any], book: PriceBook, *, zero_prices: bool 
         "version": row.get("version"),
         "input": row.get("input"),
         "output": row.get("output"),
-        "metadata": row.get("metadata") or {},
+        "metadata": read_metadata(row.get("metadata")),
         "level": row.get("level"),
         "statusMessage": row.get("status_message"),
         "model": row.get("provided_model_name"),
@@ -184,7 +211,11 @@ def observation_view(row: dict[str, Any], book: PriceBook, *, zero_prices: bool 
         "calculatedTotalCost": cost.get("total", 0),
         "latency": _seconds(row.get("end_time"), start),
         "timeToFirstToken": _seconds(row.get("completion_start_time"), start),
-        "usage": {"unit": "TOKENS", "input": input_units, "output": output_units, "total": total_units},
+        # the legacy usage object carries its costs too (nullable keys Langfuse sends)
+        "usage": {"unit": "TOKENS", "input": input_units, "output": output_units, "total": total_units,
+                  "inputCost": input_cost if has_input_cost else None,
+                  "outputCost": output_cost if has_output_cost else None,
+                  "totalCost": cost.get("total")},
         "unit": "TOKENS",
         "promptTokens": input_units,
         "completionTokens": output_units,
@@ -208,15 +239,15 @@ def score_v1(row: dict[str, Any]) -> dict[str, Any]:
         "updatedAt": iso_ms(row.get("updated_at")),
         "authorUserId": row.get("author_user_id"),
         "comment": row.get("comment"),
-        "metadata": row.get("metadata") or {},
+        "metadata": read_metadata(row.get("metadata")),
         "configId": row.get("config_id"),
         "queueId": row.get("queue_id"),
         "environment": row.get("environment"),
     }
     if data_type != "TEXT":
         item["value"] = row.get("value") if row.get("value") is not None else 0
-    if data_type != "NUMERIC":
-        item["stringValue"] = row.get("string_value")
+    # Langfuse sends the key on numeric scores too, as null (clients index into it)
+    item["stringValue"] = row.get("string_value") if data_type != "NUMERIC" else None
     return item
 
 
@@ -324,6 +355,7 @@ class TracingReads:
                 raise NotFoundError(f"Trace {trace_id} not found within authorized project")
             need_obs = "observations" in groups or "metrics" in groups
             obs_rows = store.list_trace_observations(conn, project_id, trace_id) if need_obs else []
+            link_prompts(conn, project_id, obs_rows)
             score_rows = store.list_trace_scores(conn, project_id, trace_id) if "scores" in groups else []
             book = self._models.price_book(conn, project_id) if obs_rows else None
         views = [observation_view(r, book, zero_prices=True) for r in obs_rows] if book is not None else []

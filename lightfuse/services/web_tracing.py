@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from lightfuse.services.model_registry import ModelRegistry
+from lightfuse.services.rows import read_metadata
 from lightfuse.services.tracing_reads import (
     TRACE_TO_OBSERVATIONS_MS,
     NotFoundError,
@@ -125,7 +126,7 @@ class WebTracing:
         items = []
         for row in rows:
             item = trace_object(row, with_io=False)
-            item["metadata"] = row.get("metadata") or {}
+            item["metadata"] = read_metadata(row.get("metadata"))
             latency, cost = metrics.get(row["id"], (0.0, 0.0))
             agg = aggregates.get(row["id"], {})
             item.update(

@@ -45,6 +45,13 @@ def _nul_text_is_bad_input(context) -> Exception | None:
     return None
 
 
+def _json_loads(value: Any) -> Any:
+    """A JSON column's stored value -> Python. The driver may hand over an already decoded value: psycopg
+    decodes JSONB itself, and SQLite gives the JSON text of a bare number back as an int or a float (a column
+    declared JSON has NUMERIC affinity there, so "5" is stored as the integer 5)."""
+    return orjson.loads(value) if isinstance(value, (str, bytes)) else value
+
+
 def _bind_none_as_null(value: None) -> None:
     return None
 
@@ -77,7 +84,7 @@ def make_engine(url: str, *, sqlite_synchronous: str = "normal", pool_size: int 
         engine = create_engine(
             url,
             json_serializer=_json_dumps,
-            json_deserializer=orjson.loads,
+            json_deserializer=_json_loads,
             hide_parameters=HIDE_PARAMETERS,
             connect_args={"check_same_thread": False, "timeout": 30},
             # one connection per thread that asks: the ingestion writer keeps its own, readers share the rest
@@ -112,7 +119,7 @@ def make_engine(url: str, *, sqlite_synchronous: str = "normal", pool_size: int 
         engine = create_engine(
             url,
             json_serializer=_json_dumps,
-            json_deserializer=lambda v: v if not isinstance(v, (str, bytes)) else orjson.loads(v),
+            json_deserializer=_json_loads,
             hide_parameters=HIDE_PARAMETERS,
             pool_size=pool_size,
             max_overflow=pool_size * 2,
@@ -120,7 +127,7 @@ def make_engine(url: str, *, sqlite_synchronous: str = "normal", pool_size: int 
         )
         event.listen(engine, "handle_error", _nul_text_is_bad_input)
         return engine
-    return create_engine(url, json_serializer=_json_dumps, json_deserializer=orjson.loads, poolclass=NullPool,
+    return create_engine(url, json_serializer=_json_dumps, json_deserializer=_json_loads, poolclass=NullPool,
                          hide_parameters=HIDE_PARAMETERS)
 
 

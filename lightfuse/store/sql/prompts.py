@@ -100,6 +100,23 @@ def get_prompt(
     return dict(row) if row else None
 
 
+def prompt_ids(
+    conn: Connection, project_id: str, pairs: Iterable[tuple[str, int]]
+) -> dict[tuple[str, int], str]:
+    """(name, version) -> prompt id for the pairs that exist; one query per 200 names."""
+    wanted = set(pairs)
+    names = sorted({name for name, _ in wanted})
+    found: dict[tuple[str, int], str] = {}
+    for start in range(0, len(names), 200):
+        stmt = select(prompts.c.name, prompts.c.version, prompts.c.id).where(
+            prompts.c.project_id == project_id, prompts.c.name.in_(names[start : start + 200])
+        )
+        for name, version, prompt_id in conn.execute(stmt):
+            if (name, version) in wanted:
+                found[(name, version)] = prompt_id
+    return found
+
+
 def list_versions(conn: Connection, project_id: str, name: str) -> list[dict[str, Any]]:
     """Every version of a name, newest first."""
     return _rows(
