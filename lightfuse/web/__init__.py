@@ -11,13 +11,23 @@ from starlette.staticfiles import StaticFiles
 
 from lightfuse.services.login_throttle import LoginThrottle, SqlThrottleStore, ThrottlePolicy
 from lightfuse.services.password_pool import HashingBusy, PasswordPool
+from lightfuse.services.sso_accounts import SsoAccounts
+from lightfuse.services.sso_config import (
+    csv,
+    enforced_domains,
+    load_providers,
+    parse_defaults,
+    parse_role_mapping,
+)
+from lightfuse.services.sso_net import OutboundPolicy
+from lightfuse.services.sso_oidc import SsoLogin
 from lightfuse.services.tracing_reads import NotFoundError, QueryError
 from lightfuse.services.web_accounts import Forbidden, NoAccess, WebAccounts
 from lightfuse.services.web_auth import WebAuth
 from lightfuse.services.web_dashboard import Dashboard
 from lightfuse.services.web_sessions import WebSessions
 from lightfuse.services.web_tracing import WebTracing
-from lightfuse.web import auth_pages, explore_pages, org_pages, project_pages, trace_pages
+from lightfuse.web import auth_pages, explore_pages, org_pages, project_pages, sso_pages, trace_pages
 from lightfuse.web.common import (
     HERE,
     SignInRequired,
@@ -61,6 +71,18 @@ def install(app: FastAPI, services: Any) -> None:
         LoginThrottle(SqlThrottleStore(services.engine), policy),
         PasswordPool(settings.auth_hash_threads, settings.auth_hash_queue),
     )
+    defaults = parse_defaults(settings.default_org_id, settings.default_org_role, settings.default_project_id,
+                              settings.default_project_role)
+    accounts.new_user_defaults = defaults
+    role_rules = parse_role_mapping(settings.sso_role_mapping, csv(settings.default_org_id))
+    sso_login = SsoLogin(
+        services.engine,
+        load_providers(settings.sso_env),
+        OutboundPolicy(settings.sso_whitelisted_hosts, settings.sso_whitelisted_ips,
+                       settings.sso_whitelisted_ip_segments, settings.auth_sso_timeout),
+        settings.nextauth_url,
+        wanted_claims=(settings.sso_role_claim,) if role_rules else (),
+    )
     app.state.web = WebServices(
         accounts=accounts,
         auth=auth,
@@ -71,9 +93,13 @@ def install(app: FastAPI, services: Any) -> None:
         signup_disabled=bool(settings.auth_disable_signup),
         secure_cookies=settings.nextauth_url.lower().startswith("https://"),
         asset_version=version,
+        sso_login=sso_login,
+        sso_accounts=SsoAccounts(services.engine, defaults, role_rules, settings.sso_role_claim),
+        password_login=not settings.auth_disable_username_password,
+        sso_enforced_domains=enforced_domains(settings.auth_domains_with_sso_enforcement),
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (auth_pages, org_pages, project_pages, trace_pages, explore_pages):
+    for module in (auth_pages, sso_pages, org_pages, project_pages, trace_pages, explore_pages):
         app.include_router(module.router, include_in_schema=False)
 
     @app.exception_handler(WebError)

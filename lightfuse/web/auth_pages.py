@@ -56,9 +56,21 @@ def sign_in_page(request: Request, next: str | None = None):
     return render(request, "auth.html", mode="sign-in", next=safe_next(next), email="")
 
 
+def _password_refused(request: Request, email: str) -> str | None:
+    """Why a password may not be used here (AUTH_DISABLE_USERNAME_PASSWORD, AUTH_DOMAINS_WITH_SSO_ENFORCEMENT)."""
+    services = web(request)
+    if not services.password_login:
+        return "Sign-in with email and password is disabled on this instance. Use single sign-on."
+    if services.sso_required(email):
+        return "Your organisation requires single sign-on for this email address. Use the sign-in button above."
+    return None
+
+
 @router.post("/auth/sign-in")
 async def sign_in(request: Request, form: Form = CsrfForm):
     email, nxt = form.text("email"), safe_next(form.get("next"))
+    if refused := _password_refused(request, email):
+        return render(request, "auth.html", status=403, mode="sign-in", next=nxt, email=email, error=refused)
     session = get_session(request)
     try:
         signed_in = await web(request).auth.sign_in(
@@ -89,6 +101,8 @@ async def sign_up(request: Request, form: Form = CsrfForm):
     if services.signup_disabled:
         raise WebError(403, "Sign-up is disabled on this instance. Ask an administrator for an account.")
     email = form.text("email")
+    if refused := _password_refused(request, email):
+        raise WebError(403, refused)
     session = get_session(request)
     try:
         user, token = await services.auth.sign_up(
