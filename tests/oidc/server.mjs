@@ -35,7 +35,8 @@ const provider = new Provider(issuer, {
   clients,
   jwks: { keys: [signingKey] },
   scopes: ["openid", "email", "profile", "groups"],
-  claims: { openid: ["sub"], email: ["email", "email_verified"], profile: ["name"], groups: ["groups"] },
+  // groups released with the profile scope, as a Keycloak group mapper on the default client scope does
+  claims: { openid: ["sub"], email: ["email", "email_verified"], profile: ["name", "groups"], groups: ["groups"] },
   cookies: { keys: ["lightfuse-test-cookie-key"] },
   features: { devInteractions: { enabled: false } },
   pkce: { methods: ["S256"], required: () => false },
@@ -93,6 +94,7 @@ async function interaction(req, res, uid, action) {
 const server = http.createServer(async (req, res) => {
   try {
     if (req.url === "/health") return page(res, 200, "ok");
+    if (req.url === "/favicon.ico") { res.writeHead(204); return res.end(); }
     if (!req.url.startsWith(prefix)) return page(res, 404, "not found");
     const rest = req.url.slice(prefix.length) || "/";
     const match = rest.match(/^\/interaction\/([^/?]+)(?:\/(login|abort))?/);
