@@ -320,6 +320,7 @@ class SsoLogin:
     def _with_userinfo(self, meta: _Metadata, token: dict, claims: dict) -> dict:
         if not meta.userinfo_endpoint or not token.get("access_token"):
             return claims
+        log.debug("sso: completing the ID token's claims from the userinfo endpoint")
         info = self._get_json(meta.userinfo_endpoint, "userinfo endpoint", token["access_token"])
         # the userinfo answer is only about the ID token's subject (OIDC Core 5.3.2)
         if not isinstance(info, dict) or info.get("sub") != claims.get("sub"):

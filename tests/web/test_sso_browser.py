@@ -36,6 +36,7 @@ class Sso:
         clients = [
             Client(CLIENT_ID, CLIENT_SECRET, f"{self.app}/api/auth/callback/keycloak"),
             Client("lightfuse-post", "post-secret-77d1", f"{self.app}/api/auth/callback/custom", "client_secret_post"),
+            Client("lightfuse-public", None, f"{self.app}/api/auth/callback/okta", "none"),
         ]
         self.idp = OidcProvider(clients, tmp_path / "idp.log")
         self.server.env.update(
@@ -212,6 +213,17 @@ def test_keycloak_only_instance_provisions_users_with_group_roles(sso_factory, b
     assert projects_json(page) == {"Test Project": "ADMIN"}
     assert sso.query("SELECT provider || ':' || subject FROM sso_accounts") == ["keycloak:sub-alice"]
 
+    # signing in again (the provider remembers alice, so it answers at once) rotates the session: the old
+    # cookie stops working, the new one works
+    old_cookie = {c["name"]: c["value"] for c in page.context.cookies()}["lightfuse_session"]
+    page.goto("/api/auth/signin/keycloak")
+    expect(page).to_have_url(f"{sso.app}/")
+    new_cookie = {c["name"]: c["value"] for c in page.context.cookies()}["lightfuse_session"]
+    assert new_cookie != old_cookie
+    for value, status in ((old_cookie, 303), (new_cookie, 200)):
+        got = httpx.get(f"{sso.server.url}/", cookies={"lightfuse_session": value}, follow_redirects=False)
+        assert got.status_code == status
+
     # replaying the callback (same state, same code) is refused and creates nothing
     users_before = sso.users()
     ui.expect_statuses(400, 403, 429)
@@ -249,6 +261,9 @@ def test_keycloak_only_instance_provisions_users_with_group_roles(sso_factory, b
     assert projects_json(page4) == {"Test Project": "VIEWER"}
 
     log = sso.server.log_path.read_text()
+    # oidc-provider keeps email and groups out of the ID token when it issues an access token: they came from
+    # the userinfo endpoint
+    assert "claims from the userinfo endpoint" in log
     code = parse_qs(urlsplit(callback_urls[-1]).query)["code"][0]
     assert CLIENT_SECRET not in log and code not in log
 
@@ -362,6 +377,17 @@ def test_custom_provider_client_secret_post_and_claim_names(sso_factory, browser
     # LANGFUSE_CUSTOM_SSO_NAME_CLAIM=email: the display name was taken from the email claim
     assert sso.query("SELECT name FROM users") == ["bob@example.com"]
     assert sso.query("SELECT provider FROM sso_accounts") == ["custom"]
+
+
+def test_public_client_without_secret(sso_factory, browser_ui):
+    """CLIENT_AUTH_METHOD=none: no secret at the token endpoint, PKCE alone proves the code's owner."""
+    sso = sso_factory(AUTH_OKTA_CLIENT_ID="lightfuse-public", AUTH_OKTA_CLIENT_AUTH_METHOD="none",
+                      AUTH_OKTA_ISSUER="{issuer}")
+    ui = browser_ui(sso.app)
+    page = ui.new_page()
+    sso_sign_in(page, "carol", provider="okta")
+    expect(page).to_have_url(f"{sso.app}/")
+    assert sso.query("SELECT provider || ':' || subject FROM sso_accounts") == ["okta:sub-carol"]
 
 
 def test_discovery_refused_without_allow_list_and_failures_throttled(sso_factory, tmp_path):
