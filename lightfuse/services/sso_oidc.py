@@ -15,14 +15,17 @@ messages or logs.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from authlib.integrations.base_client import OAuthError
@@ -39,7 +42,11 @@ from lightfuse.store.sql import sso as store
 
 log = logging.getLogger("lightfuse.sso")
 
+T = TypeVar("T")
 STATE_TTL_S = 600
+# sign-ins wait on the identity provider (up to AUTH_SSO_TIMEOUT per call) in threads of their own, so a slow
+# provider holds none of the request thread pool the API routes run in
+_SSO_THREADS = 4
 _METADATA_TTL_S = 3600
 # clocks of the identity provider and this server may disagree a little
 _LEEWAY_S = 60
@@ -130,6 +137,11 @@ class SsoLogin:
         self._jwks: dict[str, KeySet] = {}
         self._lock = threading.Lock()
         self._next_cleanup = 0.0
+        self._pool = ThreadPoolExecutor(max_workers=_SSO_THREADS, thread_name_prefix="lightfuse-sso")
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in the sign-in threads, awaited."""
+        return await asyncio.wrap_future(self._pool.submit(fn, *args))
 
     def provider(self, provider_id: str) -> ProviderConfig:
         provider = self.providers.get(provider_id)
@@ -248,13 +260,17 @@ class SsoLogin:
         if not binding or not hmac.compare_digest(_hash(binding), pending["binding_hash"]):
             raise SsoFailure(400, "This sign-in was started in another browser. Start again from the sign-in page.",
                              "binding")
+        meta = self._discover(provider)
+        # RFC 9207: a provider that names itself in the answer must name the issuer we sent the browser to
+        # (an answer from another provider, mixed up by an attacker, is refused)
+        if provider.is_oidc and params.get("iss") and params["iss"] != meta.issuer and "{tenantid}" not in meta.issuer:
+            raise SsoFailure(400, "The answer came from another identity provider than the one asked.", "iss_param")
         if params.get("error"):
             error = params["error"][:64]
             raise SsoFailure(403, f"The identity provider did not sign you in ({error}).", f"provider:{error}")
         code = params.get("code")
         if not code:
             raise SsoFailure(400, "The identity provider's answer has no authorization code.", "no_code")
-        meta = self._discover(provider)
         token = self._exchange(provider, meta, code, pending["code_verifier"] or None)
         if provider.is_oidc:
             identity = self._oidc_identity(provider, meta, token, pending["nonce"] or None)

@@ -8,7 +8,8 @@
   (the browser's previous one is revoked) and the browser goes on to ``next``. Every failure is an error page
   saying what went wrong, with a way back to the sign-in page, and creates nothing.
 
-Attempts are throttled by ``login_throttle`` per client address (start and callback) and per account (the
+The routes are ``async`` and do their work (database, calls to the provider) in ``SsoLogin``'s own threads,
+so a slow identity provider holds none of the request thread pool. Attempts are throttled by ``login_throttle`` per client address (start and callback) and per account (the
 email the provider names); refused callbacks count as failures, an unreachable provider does not (it is not
 the visitor's doing). The binding cookie is ``HttpOnly``, ``SameSite=Lax`` (sent on the provider's top-level
 redirect back), scoped to the callback path and lives as long as the pending sign-in.
@@ -77,22 +78,27 @@ def _start(request: Request, provider: str, next_path: str | None):
 
 
 @router.get("/api/auth/signin/{provider}")
-def sso_sign_in(request: Request, provider: str, next: str | None = None):
-    return _start(request, provider, next)
+async def sso_sign_in(request: Request, provider: str, next: str | None = None):
+    return await web(request).sso_login.run(_start, request, provider, next)
 
 
 @router.get("/auth/sso-initiate")
-def sso_initiate(request: Request, provider: str = "", next: str | None = None):
-    return _start(request, provider, next)
+async def sso_initiate(request: Request, provider: str = "", next: str | None = None):
+    return await web(request).sso_login.run(_start, request, provider, next)
 
 
 @router.get("/api/auth/callback/{provider}")
-def sso_callback(request: Request, provider: str):
+async def sso_callback(request: Request, provider: str):
+    return await web(request).sso_login.run(_callback, request, provider)
+
+
+def _callback(request: Request, provider: str):
     services = web(request)
     throttle = services.auth.throttle
     keys: list[ThrottleKey] = [throttle.address(client_address(request))]
     # only the parameters of the protocol, each bounded: the rest of the query is none of our business
-    params = {k: request.query_params.get(k, "")[:4096] for k in ("code", "state", "error") if k in request.query_params}
+    params = {k: request.query_params.get(k, "")[:4096] for k in ("code", "state", "error", "iss")
+              if k in request.query_params}
     try:
         throttle.check(keys)
         identity, next_path = services.sso_login.finish(provider, params, request.cookies.get(BINDING_COOKIE))

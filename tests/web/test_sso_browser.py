@@ -348,6 +348,13 @@ def test_tampered_state_replayed_code_and_provider_refusal(sso_factory, browser_
     ui.shot(page, "02-replayed-code")
     assert sso.users() == ["alice@example.com"]
 
+    # an answer naming another issuer (RFC 9207 iss parameter; a mix-up attack) is refused
+    mixed = capture_callback(page, "bob")
+    assert "iss=" in mixed  # oidc-provider sends it
+    page.goto(with_params(mixed, iss="https://evil.example.com/realms/test"))
+    expect(page.locator("[data-testid=sso-error]")).to_contain_text("another identity provider")
+    assert sso.users() == ["alice@example.com"]
+
     # the user cancels at the provider: a clear page, nothing created
     page.context.clear_cookies()
     page.goto("/auth/sign-in")
