@@ -44,6 +44,9 @@ class ProviderConfig:
     emails_url: str | None = None
     pkce: bool = True
     nonce: bool = True
+    # AUTH_<P>_ID_TOKEN (default true): false for a provider that returns no ID token (claims from userinfo);
+    # an ID token that does come is verified all the same
+    id_token: bool = True
     id_token_algs: frozenset[str] | None = None
     # claim names (LANGFUSE_CUSTOM_SSO_*_CLAIM for the generic provider)
     sub_claim: str = "sub"
@@ -136,6 +139,7 @@ def _provider(kind: _Kind, env: Mapping[str, str]) -> ProviderConfig | None:
         pkce="pkce" in checks,
         nonce="nonce" in checks,
         id_token_algs=algs,
+        id_token=(env.get(f"{p}ID_TOKEN") or "true").strip().lower() not in ("false", "0", "no", "off"),
     )
     if kind.env in ("GITHUB", "GITHUB_ENTERPRISE"):
         base = "https://github.com"

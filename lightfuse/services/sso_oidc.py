@@ -307,7 +307,12 @@ class SsoLogin:
     def _oidc_identity(self, provider: ProviderConfig, meta: _Metadata, token: dict, nonce: str | None) -> Identity:
         id_token = token.get("id_token")
         if not isinstance(id_token, str):
-            raise SsoFailure(502, "The identity provider sent no ID token (is 'openid' in the scope?).", "no_id_token")
+            if provider.id_token:
+                raise SsoFailure(502, "The identity provider sent no ID token (is 'openid' in the scope?).",
+                                 "no_id_token")
+            # AUTH_<P>_ID_TOKEN=false: a provider that issues none; who signed in is what userinfo says for the
+            # access token the provider just gave us in exchange for the (PKCE-bound) code
+            return self._identity(provider, self._userinfo_only(meta, token))
         algs = provider.id_token_algs or meta.algs
         issuer = meta.issuer
         if "{tenantid}" in issuer:
@@ -343,6 +348,15 @@ class SsoLogin:
             raise SsoFailure(502, "The identity provider's userinfo answer is about someone else.", "userinfo_sub")
         return {**info, **claims}
 
+    def _userinfo_only(self, meta: _Metadata, token: dict) -> dict:
+        if not meta.userinfo_endpoint or not token.get("access_token"):
+            raise SsoFailure(502, "The identity provider sent neither an ID token nor a userinfo endpoint.",
+                             "no_id_token")
+        info = self._get_json(meta.userinfo_endpoint, "userinfo endpoint", token["access_token"])
+        if not isinstance(info, dict):
+            raise SsoFailure(502, "The identity provider's userinfo answer could not be read.", "userinfo")
+        return info
+
     def _oauth2_identity(self, provider: ProviderConfig, meta: _Metadata, token: dict) -> Identity:
         access = token.get("access_token")
         if not access:
@@ -362,17 +376,16 @@ class SsoLogin:
         return self._identity(provider, claims)
 
     def _identity(self, provider: ProviderConfig, claims: dict) -> Identity:
-        subject = claims.get(provider.sub_claim)
-        if subject is None or str(subject) == "":
+        subject = _text(claims.get(provider.sub_claim), 255)
+        if subject is None:
             raise SsoFailure(502, "The identity provider did not say who you are (no subject).", "no_subject")
-        email = claims.get(provider.email_claim)
-        name = claims.get(provider.name_claim)
+        email = _text(claims.get(provider.email_claim), 320)
         return Identity(
             provider=provider.id,
-            subject=str(subject)[:255],
-            email=email.strip().lower() if isinstance(email, str) and email.strip() else None,
+            subject=subject,
+            email=email.lower() if email and "@" in email else None,
             email_verified=_truthy(claims.get("email_verified")),
-            name=name.strip()[:255] if isinstance(name, str) and name.strip() else None,
+            name=_text(claims.get(provider.name_claim), 255),
             claims=claims,
         )
 
@@ -383,6 +396,17 @@ class SsoLogin:
             self._next_cleanup = time.monotonic() + 300
         with self._engine.begin() as conn:
             store.delete_expired_login_states(conn, now)
+
+
+def _text(value: Any, limit: int) -> str | None:
+    """A claim as stored text: strings (and GitHub's numeric ids) only, without control characters (Postgres
+    refuses NUL in text), trimmed; None when nothing is left."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    value = "".join(ch for ch in value if ch >= " " and ch != "\x7f").strip()
+    return value[:limit] or None
 
 
 def _claim(claims: dict, path: str) -> Any:

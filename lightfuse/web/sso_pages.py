@@ -63,6 +63,8 @@ def _start(request: Request, provider: str, next_path: str | None):
     throttle = services.auth.throttle
     try:
         throttle.check([throttle.address(client_address(request))])
+        # a control character (NUL above all: Postgres refuses it in text) makes the address worthless
+        next_path = next_path if next_path and next_path.isprintable() else None
         url, binding = services.sso_login.start(provider, safe_next(next_path))
     except Throttled as exc:
         return _throttled(request, exc)

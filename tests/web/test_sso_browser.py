@@ -355,6 +355,10 @@ def test_tampered_state_replayed_code_and_provider_refusal(sso_factory, browser_
     expect(page.locator("[data-testid=sso-error]")).to_contain_text("another identity provider")
     assert sso.users() == ["alice@example.com"]
 
+    # a NUL in next= (Postgres refuses it in text) is dropped, not a 500
+    odd = httpx.get(f"{sso.server.url}/api/auth/signin/keycloak", params={"next": "/\x00x"}, follow_redirects=False)
+    assert odd.status_code == 303 and odd.headers["location"].startswith(sso.idp.issuer)
+
     # the user cancels at the provider: a clear page, nothing created
     page.context.clear_cookies()
     page.goto("/auth/sign-in")
