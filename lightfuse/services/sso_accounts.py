@@ -33,6 +33,7 @@ from lightfuse.services.sso_oidc import Identity, SsoFailure, _claim
 from lightfuse.services.web_accounts import User
 from lightfuse.store.sql import accounts as accounts_store
 from lightfuse.store.sql import sso as store
+from lightfuse.store.sql.transactions import write_transaction
 
 log = logging.getLogger("lightfuse.sso")
 _MAX_NAME = 255
@@ -89,7 +90,8 @@ class SsoAccounts:
         # two first sign-ins of the same person at once: the loser of the insert race finds the winner's rows
         for attempt in range(2):
             try:
-                with self._engine.begin() as conn:
+                # reads then writes: on SQLite the write lock is taken first (see store/sql/transactions.py)
+                with write_transaction(self._engine) as conn:
                     user = self._resolve(conn, identity, provider)
                     if self.rules:
                         self._apply_roles(conn, user.id, groups_of(identity.claims, self.role_claim))
@@ -110,6 +112,11 @@ class SsoAccounts:
                              "needs. Ask your administrator to release the email claim.", "no_email")
         existing = accounts_store.get_user_by_email(conn, identity.email)
         if existing is not None:
+            # a first sign-in of the same identity may have committed the user and its link since the lookup
+            # above (Postgres reads each statement at its own snapshot): look again before refusing
+            linked = store.get_linked_user(conn, identity.provider, identity.subject)
+            if linked is not None:
+                return _user(linked)
             if not provider.allow_linking:
                 raise SsoFailure(403, "An account with this email already exists and is not linked to "
                                  f"{provider.name}. Sign in the way you did before.", "linking_disabled")

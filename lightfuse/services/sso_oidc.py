@@ -39,6 +39,7 @@ from sqlalchemy import Engine
 from lightfuse.services.sso_config import ProviderConfig
 from lightfuse.services.sso_net import OutboundPolicy, OutboundRefused
 from lightfuse.store.sql import sso as store
+from lightfuse.store.sql.transactions import write_transaction
 
 log = logging.getLogger("lightfuse.sso")
 
@@ -252,7 +253,7 @@ class SsoLogin:
         state = params.get("state") or ""
         pending = None
         if state:
-            with self._engine.begin() as conn:
+            with write_transaction(self._engine) as conn:
                 pending = store.take_login_state(conn, _hash(state), _now_ms())
         if pending is None or pending["provider"] != provider.id:
             raise SsoFailure(400, "This sign-in is unknown, expired or already used. Start again from the sign-in "
