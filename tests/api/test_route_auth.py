@@ -30,6 +30,10 @@ PUBLIC = {
     ("GET", "/auth/sign-up"): "the sign-up form",
     ("POST", "/auth/sign-up"): "creating an account (refused when sign-up is disabled)",
     ("POST", "/auth/sign-out"): "ends the caller's own session; without one there is nothing to end",
+    ("GET", "/api/auth/signin/{provider}"): "starts an SSO sign-in: sends the browser to the identity provider",
+    ("GET", "/auth/sso-initiate"): "Langfuse's shareable SSO start link, the same as /api/auth/signin/<provider>",
+    ("GET", "/api/auth/callback/{provider}"):
+        "the identity provider's answer: authorised by the pending sign-in's state and browser-binding cookie",
 }
 
 # framework-added HEAD twins of GET routes are covered by their GET
