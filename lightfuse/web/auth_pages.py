@@ -128,13 +128,20 @@ def sign_out(request: Request, _form: Form = CsrfForm):
 # --- the signed-in user's account ---------------------------------------------------------------------------
 
 
+def _account(request: Request, user: User, status: int = 200, **context):
+    links = web(request).sso_accounts.links_of(user.id)
+    return render(request, "account.html", status=status, user=user, sso_links=links, **context)
+
+
 @router.get("/account")
 def account_page(request: Request, user: User = SignedIn):
-    return render(request, "account.html", user=user)
+    return _account(request, user)
 
 
 @router.post("/account/password")
 async def change_password(request: Request, form: Form = CsrfForm, user: User = SignedIn):
+    if not web(request).password_login:
+        raise WebError(403, "Passwords are not used on this instance (AUTH_DISABLE_USERNAME_PASSWORD).")
     session = get_session(request)
     try:
         token = await web(request).auth.change_password(
@@ -142,9 +149,9 @@ async def change_password(request: Request, form: Form = CsrfForm, user: User = 
             old_token=session.token,
         )
     except Throttled as exc:
-        return _throttled(request, exc, "account.html", user=user)
+        return _throttled(request, exc, "account.html", user=user, sso_links=[])
     except AccountError as exc:
-        return render(request, "account.html", status=400, user=user, error=str(exc))
+        return _account(request, user, status=400, error=str(exc))
     # every other session of the user has ended; this browser continues on a fresh one
     session.sign_in(user.id, token)
     return redirect(request, "/account", flash="Password changed. You were signed out everywhere else.")

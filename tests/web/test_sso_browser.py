@@ -7,6 +7,7 @@ different sites, so the redirects between them are cross-site, as with an identi
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
@@ -212,6 +213,15 @@ def test_keycloak_only_instance_provisions_users_with_group_roles(sso_factory, b
     assert "alice@example.com" in sso.users()
     assert projects_json(page) == {"Test Project": "ADMIN"}
     assert sso.query("SELECT provider || ':' || subject FROM sso_accounts") == ["keycloak:sub-alice"]
+
+    # her account page names the linked identity and offers no password change (nor accepts one)
+    page.goto("/account")
+    expect(page.locator("[data-testid=sso-links]")).to_contain_text("keycloak (alice@example.com)")
+    expect(page.locator("[data-testid=change-password]")).to_have_count(0)
+    csrf = json.loads(page.locator("body").get_attribute("hx-headers"))["X-CSRF-Token"]
+    changed = page.request.post("/account/password", headers={"X-CSRF-Token": csrf},
+                                form={"current_password": "x", "new_password": "password-123"})
+    assert changed.status == 403
 
     # signing in again (the provider remembers alice, so it answers at once) rotates the session: the old
     # cookie stops working, the new one works
