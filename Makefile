@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CLIENTS := .venv-clients
 
-.PHONY: install serve test test-fast test-deploy clients lint format bench-ingest clean
+.PHONY: install serve test test-fast test-deploy clients oidc lint format bench-ingest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,7 @@ clients: $(patsubst tests/clients/%.txt,$(CLIENTS)/%/.installed,$(wildcard tests
 serve: install  ## serve Lightfuse on http://localhost:3000 with the embedded SQLite store
 	$(VENV)/bin/lightfuse serve
 
-test: install clients  ## run every test (SQLite and Postgres backends, real SDK clients)
+test: install clients oidc  ## run every test (SQLite and Postgres backends, real SDK clients)
 	$(VENV)/bin/pytest -q
 
 test-fast: install  ## unit tests only
@@ -46,3 +46,10 @@ bench-ingest: install  ## ingestion throughput on the embedded store (see bench/
 
 clean:
 	rm -rf $(VENV) $(CLIENTS) lightfuse-data .pytest_cache
+
+# the real OpenID Provider the SSO tests sign in with (oidc-provider on the machine's node, tests/oidc)
+tests/oidc/node_modules/.installed: tests/oidc/package.json tests/oidc/package-lock.json
+	cd tests/oidc && npm ci --no-audit --no-fund
+	touch $@
+
+oidc: tests/oidc/node_modules/.installed  ## node packages of the test OpenID Provider (npm ci)

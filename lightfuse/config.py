@@ -135,6 +135,42 @@ class Settings(BaseSettings):
     # without both, nothing is sent and the UI shows invitation links to copy
     smtp_connection_url: SecretStr | None = Field(None, validation_alias=AliasChoices("SMTP_CONNECTION_URL"))
     email_from_address: str | None = Field(None, validation_alias=AliasChoices("EMAIL_FROM_ADDRESS"))
+    # --- single sign-on (issue #16; Langfuse's variable names, features.md 2.2) ---
+    auth_disable_username_password: bool = Field(
+        False, validation_alias=AliasChoices("AUTH_DISABLE_USERNAME_PASSWORD")
+    )
+    auth_domains_with_sso_enforcement: str | None = Field(
+        None, validation_alias=AliasChoices("AUTH_DOMAINS_WITH_SSO_ENFORCEMENT")
+    )
+    # milliseconds, as in Langfuse; applies to every call to an identity provider
+    auth_sso_timeout: int | None = Field(None, gt=0, validation_alias=AliasChoices("AUTH_SSO_TIMEOUT"))
+    sso_whitelisted_hosts: str | None = Field(
+        None, validation_alias=AliasChoices("LANGFUSE_SSO_DISCOVERY_WHITELISTED_HOST")
+    )
+    sso_whitelisted_ips: str | None = Field(
+        None, validation_alias=AliasChoices("LANGFUSE_SSO_DISCOVERY_WHITELISTED_IPS")
+    )
+    sso_whitelisted_ip_segments: str | None = Field(
+        None, validation_alias=AliasChoices("LANGFUSE_SSO_DISCOVERY_WHITELISTED_IP_SEGMENTS")
+    )
+    default_org_id: str | None = Field(None, validation_alias=AliasChoices("LANGFUSE_DEFAULT_ORG_ID"))
+    default_org_role: str | None = Field(None, validation_alias=AliasChoices("LANGFUSE_DEFAULT_ORG_ROLE"))
+    default_project_id: str | None = Field(None, validation_alias=AliasChoices("LANGFUSE_DEFAULT_PROJECT_ID"))
+    default_project_role: str | None = Field(
+        None, validation_alias=AliasChoices("LANGFUSE_DEFAULT_PROJECT_ROLE")
+    )
+    # Lightfuse's own: the identity provider's groups/roles claim mapped to roles at every SSO sign-in
+    sso_role_claim: str = Field("groups", validation_alias=AliasChoices("LIGHTFUSE_SSO_ROLE_CLAIM"))
+    sso_role_mapping: str | None = Field(None, validation_alias=AliasChoices("LIGHTFUSE_SSO_ROLE_MAPPING"))
+    # The per-provider variables (AUTH_<PROVIDER>_*, LANGFUSE_CUSTOM_SSO_*_CLAIM) have names built from the
+    # provider, so they are taken as a group; services/sso_config.py reads them.
+    sso_env: dict[str, str] = Field(
+        default_factory=lambda: {
+            k: v for k, v in os.environ.items() if k.startswith(("AUTH_", "LANGFUSE_CUSTOM_SSO_"))
+        },
+        validation_alias=AliasChoices("LIGHTFUSE_SSO_ENV_SNAPSHOT"),
+        repr=False,
+    )
     init: InitSettings = Field(default_factory=InitSettings)
     media: MediaStorageSettings = Field(default_factory=MediaStorageSettings)
 
@@ -206,4 +242,21 @@ def load_settings(**overrides) -> Settings:
             raise ConfigError(f"{', '.join(missing)} must be set when DATABASE_URL is used")
         if not settings.nextauth_secret:
             raise ConfigError("NEXTAUTH_SECRET must be set when DATABASE_URL is used")
+    _check_sso(settings)
     return settings
+
+
+def _check_sso(settings: Settings) -> None:
+    """Parse the SSO variables once at start, so a half-configured provider stops the process with the reason."""
+    from lightfuse.services import sso_config  # late: services import this module
+    from lightfuse.services.sso_net import OutboundPolicy
+
+    try:
+        sso_config.load_providers(settings.sso_env)
+        sso_config.parse_defaults(settings.default_org_id, settings.default_org_role, settings.default_project_id,
+                                  settings.default_project_role)
+        sso_config.parse_role_mapping(settings.sso_role_mapping, sso_config.csv(settings.default_org_id))
+        OutboundPolicy(settings.sso_whitelisted_hosts, settings.sso_whitelisted_ips,
+                       settings.sso_whitelisted_ip_segments)
+    except (sso_config.SsoConfigError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None

@@ -124,6 +124,8 @@ class WebAccounts:
     def __init__(self, engine: Engine, keys: ApiKeyService) -> None:
         self._engine = engine
         self._keys = keys
+        # LANGFUSE_DEFAULT_ORG_*/PROJECT_*: set by the web install; applied to every user created here
+        self.new_user_defaults = None
 
     # --- users ----------------------------------------------------------------------------------------------
 
@@ -174,6 +176,12 @@ class WebAccounts:
         if store.get_user_by_email(conn, email) is not None:
             raise AccountError("An account with this email already exists. Sign in instead.")
         store.create_user(conn, id=user_id, email=email, name=name, password_hash=password_hash, now=now_ms())
+        if self.new_user_defaults is not None:
+            from lightfuse.services.sso_accounts import (
+                apply_new_user_defaults,  # late: it imports this module
+            )
+
+            apply_new_user_defaults(conn, user_id, self.new_user_defaults, now_ms())
         return _user(store.get_user(conn, user_id))
 
     def sign_up(self, email: str, password: str, name: str | None = None) -> User:

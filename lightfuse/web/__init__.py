@@ -16,6 +16,16 @@ from lightfuse.services.mailer import Mailer
 from lightfuse.services.org_admin import OrgAdmin
 from lightfuse.services.password_pool import HashingBusy, PasswordPool
 from lightfuse.services.password_reset import PasswordResets
+from lightfuse.services.sso_accounts import SsoAccounts
+from lightfuse.services.sso_config import (
+    csv,
+    enforced_domains,
+    load_providers,
+    parse_defaults,
+    parse_role_mapping,
+)
+from lightfuse.services.sso_net import OutboundPolicy
+from lightfuse.services.sso_oidc import SsoLogin
 from lightfuse.services.tracing_reads import NotFoundError, QueryError
 from lightfuse.services.web_accounts import Forbidden, NoAccess, WebAccounts
 from lightfuse.services.web_auth import WebAuth
@@ -29,6 +39,7 @@ from lightfuse.web import (
     invite_pages,
     org_pages,
     project_pages,
+    sso_pages,
     trace_pages,
 )
 from lightfuse.web.common import (
@@ -74,6 +85,18 @@ def install(app: FastAPI, services: Any) -> None:
         LoginThrottle(SqlThrottleStore(services.engine), policy),
         PasswordPool(settings.auth_hash_threads, settings.auth_hash_queue),
     )
+    defaults = parse_defaults(settings.default_org_id, settings.default_org_role, settings.default_project_id,
+                              settings.default_project_role)
+    accounts.new_user_defaults = defaults
+    role_rules = parse_role_mapping(settings.sso_role_mapping, csv(settings.default_org_id))
+    sso_login = SsoLogin(
+        services.engine,
+        load_providers(settings.sso_env),
+        OutboundPolicy(settings.sso_whitelisted_hosts, settings.sso_whitelisted_ips,
+                       settings.sso_whitelisted_ip_segments, settings.auth_sso_timeout),
+        settings.nextauth_url,
+        wanted_claims=(settings.sso_role_claim,) if role_rules else (),
+    )
     app.state.web = WebServices(
         accounts=accounts,
         auth=auth,
@@ -93,9 +116,13 @@ def install(app: FastAPI, services: Any) -> None:
             settings.email_from_address,
         ),
         public_url=settings.nextauth_url if "nextauth_url" in settings.model_fields_set else None,
+        sso_login=sso_login,
+        sso_accounts=SsoAccounts(services.engine, defaults, role_rules, settings.sso_role_claim),
+        password_login=not settings.auth_disable_username_password,
+        sso_enforced_domains=enforced_domains(settings.auth_domains_with_sso_enforcement),
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (auth_pages, org_pages, admin_pages, invite_pages, project_pages, trace_pages, explore_pages):
+    for module in (auth_pages, sso_pages, org_pages, admin_pages, invite_pages, project_pages, trace_pages, explore_pages):
         app.include_router(module.router, include_in_schema=False)
 
     @app.exception_handler(WebError)

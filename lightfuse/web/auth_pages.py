@@ -56,9 +56,21 @@ def sign_in_page(request: Request, next: str | None = None):
     return render(request, "auth.html", mode="sign-in", next=safe_next(next), email="")
 
 
+def password_refused(request: Request, email: str) -> str | None:
+    """Why a password may not be used here (AUTH_DISABLE_USERNAME_PASSWORD, AUTH_DOMAINS_WITH_SSO_ENFORCEMENT)."""
+    services = web(request)
+    if not services.password_login:
+        return "Sign-in with email and password is disabled on this instance. Use single sign-on."
+    if services.sso_required(email):
+        return "Your organisation requires single sign-on for this email address. Use the sign-in button above."
+    return None
+
+
 @router.post("/auth/sign-in")
 async def sign_in(request: Request, form: Form = CsrfForm):
     email, nxt = form.text("email"), safe_next(form.get("next"))
+    if refused := password_refused(request, email):
+        return render(request, "auth.html", status=403, mode="sign-in", next=nxt, email=email, error=refused)
     session = get_session(request)
     try:
         signed_in = await web(request).auth.sign_in(
@@ -89,6 +101,8 @@ async def sign_up(request: Request, form: Form = CsrfForm):
     if services.signup_disabled:
         raise WebError(403, "Sign-up is disabled on this instance. Ask an administrator for an account.")
     email = form.text("email")
+    if refused := password_refused(request, email):
+        raise WebError(403, refused)
     session = get_session(request)
     try:
         user, token = await services.auth.sign_up(
@@ -114,13 +128,20 @@ def sign_out(request: Request, _form: Form = CsrfForm):
 # --- the signed-in user's account ---------------------------------------------------------------------------
 
 
+def _account(request: Request, user: User, status: int = 200, **context):
+    links = web(request).sso_accounts.links_of(user.id)
+    return render(request, "account.html", status=status, user=user, sso_links=links, **context)
+
+
 @router.get("/account")
 def account_page(request: Request, user: User = SignedIn):
-    return render(request, "account.html", user=user)
+    return _account(request, user)
 
 
 @router.post("/account/password")
 async def change_password(request: Request, form: Form = CsrfForm, user: User = SignedIn):
+    if not web(request).password_login:
+        raise WebError(403, "Passwords are not used on this instance (AUTH_DISABLE_USERNAME_PASSWORD).")
     session = get_session(request)
     try:
         token = await web(request).auth.change_password(
@@ -128,9 +149,9 @@ async def change_password(request: Request, form: Form = CsrfForm, user: User = 
             old_token=session.token,
         )
     except Throttled as exc:
-        return _throttled(request, exc, "account.html", user=user)
+        return _throttled(request, exc, "account.html", user=user, sso_links=[])
     except AccountError as exc:
-        return render(request, "account.html", status=400, user=user, error=str(exc))
+        return _account(request, user, status=400, error=str(exc))
     # every other session of the user has ended; this browser continues on a fresh one
     session.sign_in(user.id, token)
     return redirect(request, "/account", flash="Password changed. You were signed out everywhere else.")

@@ -19,6 +19,8 @@ from fastapi import Depends, Request
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from lightfuse.services.sso_accounts import SsoAccounts
+from lightfuse.services.sso_oidc import SsoLogin
 from lightfuse.services.web_accounts import ProjectAccess, User, WebAccounts
 from lightfuse.services.web_auth import WebAuth
 from lightfuse.services.web_dashboard import Dashboard
@@ -69,6 +71,8 @@ class WebServices:
     signup_disabled: bool
     secure_cookies: bool
     asset_version: str
+    sso_login: SsoLogin
+    sso_accounts: SsoAccounts
     # user administration (web/admin_pages.py, web/invite_pages.py); built in web.install
     invitations: Any = None
     resets: Any = None
@@ -77,6 +81,14 @@ class WebServices:
     mailer: Any = None
     # NEXTAUTH_URL when it was set, for absolute links in emails; else the request's own base URL
     public_url: str | None = None
+    # AUTH_DISABLE_USERNAME_PASSWORD unset: the password form is shown and accepted
+    password_login: bool = True
+    # AUTH_DOMAINS_WITH_SSO_ENFORCEMENT: emails in these domains may not use a password
+    sso_enforced_domains: frozenset[str] = frozenset()
+
+    def sso_required(self, email: str | None) -> bool:
+        domain = (email or "").rpartition("@")[2].strip().lower()
+        return bool(domain) and domain in self.sso_enforced_domains
 
 
 def make_templates(asset_version: str) -> Environment:
@@ -231,6 +243,8 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         csrf_field=CSRF_FIELD,
         flash=session.pop_flash(),
         signup_disabled=services.signup_disabled,
+        password_login=services.password_login,
+        sso_providers=list(services.sso_login.providers.values()),
     )
     html = services.templates.get_template(template).render(**context)
     return _finish(request, HTMLResponse(html, status_code=status))

@@ -16,7 +16,7 @@ from lightfuse.services.invitations import InvalidInvitation
 from lightfuse.services.login_throttle import Throttled
 from lightfuse.services.password_reset import InvalidResetToken
 from lightfuse.services.web_accounts import AccountError
-from lightfuse.web.auth_pages import _throttled
+from lightfuse.web.auth_pages import _throttled, password_refused
 from lightfuse.web.common import (
     Form,
     client_address,
@@ -105,6 +105,8 @@ def reset_request_page(request: Request):
 async def reset_request(request: Request, form: Form = CsrfForm):
     services = web(request)
     email = form.text("email")
+    if refused := password_refused(request, email):  # SSO-only accounts have no password to reset
+        return render(request, "reset_password.html", status=403, mode="request", mail_on=True, error=refused)
     if not services.mailer.configured:
         return render(request, "reset_password.html", status=503, mode="request", mail_on=False)
     try:
@@ -137,6 +139,8 @@ def reset_confirm_page(request: Request, token: str = ""):
 @router.post("/auth/reset-password/confirm")
 async def reset_confirm(request: Request, form: Form = CsrfForm):
     token = form.get("token") or ""
+    if refused := password_refused(request, ""):
+        return render(request, "reset_password.html", status=403, mode="invalid", error=refused)
     try:
         await web(request).resets.reset(token, form.get("password") or "")
     except InvalidResetToken:

@@ -33,6 +33,10 @@ PUBLIC = {
     ("GET", "/invitation/accept"): "the emailed invitation link: its single-use token (stored hashed) authorises it",
     ("GET", "/auth/reset-password"): "the form that asks for a password-reset email",
     ("GET", "/auth/reset-password/confirm"): "the emailed reset link: its single-use token authorises it",
+    ("GET", "/api/auth/signin/{provider}"): "starts an SSO sign-in: sends the browser to the identity provider",
+    ("GET", "/auth/sso-initiate"): "Langfuse's shareable SSO start link, the same as /api/auth/signin/<provider>",
+    ("GET", "/api/auth/callback/{provider}"):
+        "the identity provider's answer: authorised by the pending sign-in's state and browser-binding cookie",
 }
 
 # framework-added HEAD twins of GET routes are covered by their GET

@@ -322,6 +322,19 @@ def test_password_reset_by_email(app, smtp):
     assert not [m for m in smtp.messages if "nobody@example.com" in m["to"]]
 
 
+@pytest.mark.parametrize("setting", [{"auth_disable_username_password": True},
+                                     {"auth_domains_with_sso_enforcement": "example.com"}])
+def test_no_password_reset_where_passwords_are_not_used(backend, smtp, setting):
+    # an SSO-only account has no password to reset: a reset link would add one behind the provider's back
+    for app in _app(backend, smtp_connection_url=smtp.url, email_from_address="lightfuse@example.com",
+                    **setting):
+        r = browser(app).post("/auth/reset-password", {"email": OWNER_EMAIL}, page="/auth/reset-password")
+        assert r.status_code == 403 and "single sign-on" in r.text
+        assert not [m for m in smtp.messages if OWNER_EMAIL in m["to"]]
+        with app.services.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM password_reset_tokens")).scalar_one() == 0
+
+
 def test_reset_link_expires(app, smtp):
     b = browser(app)
     b.post("/auth/reset-password", {"email": OWNER_EMAIL}, page="/auth/reset-password")

@@ -89,6 +89,36 @@ auth_throttle = Table(
     Index(None, "last_failure_at"),
 )
 
+# Identities from SSO providers linked to users (0008): found by (provider, subject) at every sign-in, so an
+# email changed at the identity provider still reaches the same account.
+sso_accounts = Table(
+    "sso_accounts",
+    metadata,
+    Column("provider", String(64), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("user_id", String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("email", String(320), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_login_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("provider", "subject"),
+    Index(None, "user_id"),
+)
+
+# Started SSO sign-ins (0008): state (hashed), the browser binding (hashed), nonce and PKCE verifier, kept
+# until the callback consumes the row (once) or it expires after a few minutes.
+sso_login_states = Table(
+    "sso_login_states",
+    metadata,
+    Column("state_hash", String(64), primary_key=True),
+    Column("binding_hash", String(64), nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("nonce", String(128), nullable=False),
+    Column("code_verifier", String(128), nullable=False),
+    Column("next_path", String(2048), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index(None, "expires_at"),
+)
+
 organization_memberships = Table(
     "organization_memberships",
     metadata,
