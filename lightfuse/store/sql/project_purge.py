@@ -28,6 +28,8 @@ GLOBAL_TABLES = frozenset({
     "organizations", "users", "organization_memberships", "projects", "web_sessions", "auth_throttle",
     # the audit log outlives a project (its rows name it in resource_project_id); reset tokens are per user
     "audit_log", "password_reset_tokens",
+    # identities linked to users and pending SSO sign-ins belong to users, not projects
+    "sso_accounts", "sso_login_states",
 })
 
 CHUNK_ROWS = 1000
