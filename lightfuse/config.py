@@ -131,6 +131,32 @@ class Settings(BaseSettings):
     media_download_base_url: str | None = Field(
         None, validation_alias=AliasChoices("LIGHTFUSE_MEDIA_DOWNLOAD_BASE_URL")
     )
+    # Request bodies the ingestion routes may hold at once (read, decoding, waiting for the writer); beyond,
+    # 503 + Retry-After before the body is read. Bounds memory where the event count does not (bench/README.md).
+    ingest_queue_max_bytes: int = Field(
+        16 * 1024 * 1024, gt=0, validation_alias=AliasChoices("LIGHTFUSE_INGEST_QUEUE_MAX_BYTES")
+    )
+    # Prometheus /metrics: on a port of its own when set (then 404 on the app's port), behind a bearer token
+    # when one is set.
+    metrics_port: int | None = Field(None, ge=1, le=65535, validation_alias=AliasChoices("LIGHTFUSE_METRICS_PORT"))
+    metrics_token: SecretStr | None = Field(None, validation_alias=AliasChoices("LIGHTFUSE_METRICS_TOKEN"))
+    # After SIGTERM: /api/public/ready answers 503 at once, requests are still served this many seconds (for
+    # load balancers to take the instance out), then the graceful shutdown starts.
+    shutdown_delay_seconds: float = Field(
+        5, ge=0, le=300, validation_alias=AliasChoices("LIGHTFUSE_SHUTDOWN_DELAY_SECONDS")
+    )
+    # How long the graceful shutdown waits for requests in flight before it cancels them.
+    shutdown_timeout_seconds: float = Field(
+        10, gt=0, le=600, validation_alias=AliasChoices("LIGHTFUSE_SHUTDOWN_TIMEOUT_SECONDS")
+    )
+    # Self-tracing with OpenTelemetry (Langfuse's names); nothing of OpenTelemetry's SDK is loaded when unset.
+    otel_exporter_otlp_endpoint: str | None = Field(
+        None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+    otel_service_name: str = Field("lightfuse", validation_alias=AliasChoices("OTEL_SERVICE_NAME"))
+    otel_trace_sampling_ratio: float = Field(
+        1.0, ge=0, le=1, validation_alias=AliasChoices("OTEL_TRACE_SAMPLING_RATIO")
+    )
     init: InitSettings = Field(default_factory=InitSettings)
     media: MediaStorageSettings = Field(default_factory=MediaStorageSettings)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from lightfuse.runtime import name_os_thread
 from lightfuse.services.auth import now_ms
 from lightfuse.services.entity_merge import log_body, merge_entity, needs_replay
 from lightfuse.services.ingestion_events import ValidEvent
+from lightfuse.services.ops_metrics import BatchTally, OpsMetrics
 from lightfuse.services.pricing import observation_enrichment
 from lightfuse.services.storage_health import StorageHealth
 from lightfuse.store.capacity import StoreFull, disk_full_as_store_full
@@ -46,7 +48,12 @@ MAX_EVENTS_PER_COMMIT = 5_000
 
 
 class IntakeFull(Exception):
-    """The writer is behind by more than the configured number of events."""
+    """The writer is behind by more than the configured number of events (``reason`` "queue_full"), or the
+    pipeline is stopping ("shutting_down")."""
+
+    def __init__(self, message: str, reason: str = "queue_full") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass
@@ -64,12 +71,16 @@ class IngestionPipeline:
         max_pending_events: int = 200_000,
         on_commit: Callable[[int], None] | None = None,
         health: StorageHealth | None = None,
+        metrics: OpsMetrics | None = None,
     ) -> None:
         self._engine = engine
         self._price_books = price_books
         self._max_pending = max_pending_events
         self._on_commit = on_commit
         self._health = health
+        self._metrics = metrics
+        # monotonic time of the last successful commit (None before the first): /api/public/health reads it
+        self.last_commit_monotonic: float | None = None
         self._queue: deque[_Submission] = deque()
         self._pending_events = 0
         self._cond = threading.Condition()
@@ -109,7 +120,7 @@ class IngestionPipeline:
             return sub.future
         with self._cond:
             if self._stopping:
-                raise IntakeFull("shutting down")
+                raise IntakeFull("shutting down", "shutting_down")
             if self._pending_events + len(events) > self._max_pending and self._pending_events > 0:
                 raise IntakeFull(f"{self._pending_events} events are waiting to be written")
             self._queue.append(sub)
@@ -153,8 +164,10 @@ class IngestionPipeline:
                 self._conn = None
 
     def _write(self, taken: list[_Submission]) -> None:
+        started = time.perf_counter()
         try:
-            self._commit(taken)
+            tally = self._commit(taken)
+            self._record_commit(started, taken, tally)
             results: list[tuple[_Submission, dict[str, str] | StoreFull]] = [(s, {}) for s in taken]
         except StoreFull as exc:  # no point in retrying one by one: every commit needs space
             log.warning("group commit of %d submissions failed, the store is full: %s", len(taken), exc)
@@ -187,16 +200,30 @@ class IngestionPipeline:
                 sub.future.set_result(failures)
 
     def _commit_alone(self, sub: _Submission) -> dict[str, str] | StoreFull:
+        started = time.perf_counter()
         try:
-            self._commit([sub])
+            self._record_commit(started, [sub], self._commit([sub]))
             return {}
         except StoreFull as exc:
             return exc
         except Exception:
             log.exception("a submission of %d events could not be stored", len(sub.events))
+            if self._metrics is not None:
+                self._metrics.commits.labels("failed").inc()
+                self._metrics.count_events(_count_types(sub.events), "failed")
             return {e.id: "Internal Server Error" for e in sub.events}
 
-    def _commit(self, subs: list[_Submission]) -> None:
+    def _record_commit(self, started: float, subs: list[_Submission], tally: BatchTally) -> None:
+        self.last_commit_monotonic = time.monotonic()
+        if self._metrics is not None:
+            count = sum(len(s.events) for s in subs)
+            now = now_ms()
+            lags = [max(0.0, (now - newest) / 1000) for newest in tally.newest_event_ms.values()]
+            self._metrics.record_commit(time.perf_counter() - started, count, tally, lags)
+
+    def _commit(self, subs: list[_Submission]) -> BatchTally:
+        """One transaction for ``subs``; returns what it stored, for the metrics (applied only after commit)."""
+        tally = BatchTally()
         by_project: dict[str, list[ValidEvent]] = defaultdict(list)
         for sub in subs:
             by_project[sub.project_id].extend(sub.events)
@@ -208,17 +235,23 @@ class IngestionPipeline:
             # writes, and another connection's commit in between would otherwise fail the upgrade at once
             with disk_full_as_store_full(), conn.begin():
                 for project_id, events in by_project.items():
-                    self._write_project(conn, project_id, events)
+                    self._write_project(conn, project_id, events, tally)
         except Exception:
             # a broken connection must not poison the next commit
             self._conn = None
             conn.close()
             raise
+        return tally
 
-    def _write_project(self, conn, project_id: str, events: list[ValidEvent]) -> None:
+    def _write_project(self, conn, project_id: str, events: list[ValidEvent], tally: BatchTally) -> None:
         now = now_ms()
         groups: dict[str, dict[str, list[ValidEvent]]] = {"trace": {}, "observation": {}, "score": {}}
+        type_counts = tally.events
+        newest = 0
         for ev in events:
+            type_counts[ev.type] += 1
+            if ev.timestamp > newest:
+                newest = ev.timestamp
             entity_id = ev.entity_id
             if entity_id is None:
                 if ev.kind != "score":
@@ -226,6 +259,7 @@ class IngestionPipeline:
                 entity_id = str(uuid.uuid4())
                 ev = _with_entity_id(ev, entity_id)
             groups[ev.kind].setdefault(entity_id, []).append(ev)
+        tally.newest_event_ms[project_id] = max(newest, tally.newest_event_ms.get(project_id, 0))
 
         # The log is keyed by the entity row's created_at (see tables.ingestion_events): the stored row's for a
         # known entity, this commit's time - which the merge gives a new row - for a new one.
@@ -286,6 +320,7 @@ class IngestionPipeline:
                     continue
                 if kind == "observation":
                     row.update(observation_enrichment(row, book))  # the merge's row is ours: no copy needed
+                    tally.add_observation(project_id, row, stored.get(eid))
                 elif kind == "trace" and row.get("session_id"):
                     sessions[row["session_id"]] = {
                         "project_id": project_id,
@@ -298,6 +333,13 @@ class IngestionPipeline:
                 rows.append(row)
             tw.upsert_rows(conn, kind, rows)
         tw.ensure_sessions(conn, list(sessions.values()))
+
+
+def _count_types(events: list[ValidEvent]) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for ev in events:
+        counts[ev.type] += 1
+    return counts
 
 
 def _config_lookup(conn, project_id: str) -> Callable[[str], dict | None]:
