@@ -78,7 +78,8 @@ class Services:
 
 
 def build_services(settings: Settings) -> Services:
-    engine = make_engine(settings.sqlalchemy_url, sqlite_synchronous=settings.sqlite_synchronous)
+    engine = make_engine(settings.sqlalchemy_url, sqlite_synchronous=settings.sqlite_synchronous,
+                         sqlite_memory_limit_mib=settings.sqlite_memory_limit_mib)
     migrate.upgrade(engine)
     keys = ApiKeyService(engine, settings.salt or "")
     accounts = AccountService(engine, keys)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
+from typing import TYPE_CHECKING
 
 import orjson
-import uvicorn
 
-from lightfuse.config import ConfigError, Settings, load_settings
 from lightfuse.runtime import settle_heap
+
+if TYPE_CHECKING:
+    from lightfuse.config import Settings
 
 
 class _JsonFormatter(logging.Formatter):
@@ -43,7 +43,10 @@ def configure_logging(settings: Settings) -> None:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
     from lightfuse.app import build_services, create_app
+    from lightfuse.server import DrainingServer
 
     services = build_services(settings)
     app = create_app(services)
@@ -61,40 +64,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         http="httptools",
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
-    _DrainingServer(config, services.lifecycle.begin_stopping, settings.shutdown_delay_seconds).run()
+    DrainingServer(config, services.lifecycle.begin_stopping, settings.shutdown_delay_seconds).run()
     return 0
-
-
-class _DrainingServer(uvicorn.Server):
-    """uvicorn's server with Kubernetes' shutdown order: on SIGTERM readiness turns 503 at once,
-    requests are still served for ``delay`` seconds while load balancers take the instance out, then
-    uvicorn's graceful shutdown stops listening, finishes the requests in flight (every acknowledged event
-    is committed before its answer) and the app's lifespan drains the writer. A second signal stops at
-    once. The signal is not re-raised after the shutdown (uvicorn's default), so a clean stop exits 0."""
-
-    def __init__(self, config, begin_stopping, delay: float) -> None:
-        super().__init__(config)
-        self._begin_stopping = begin_stopping
-        self._delay = delay
-        self._stop_requested = False
-
-    def handle_exit(self, sig, frame) -> None:
-        if self._stop_requested:
-            if self.should_exit:
-                self.force_exit = True
-            self.should_exit = True
-            return
-        self._stop_requested = True
-        self._begin_stopping()
-        if self._delay <= 0 or sig == signal.SIGINT:  # Ctrl+C at a terminal: nobody balances load there
-            self.should_exit = True
-            return
-        timer = threading.Timer(self._delay, self._shut_down)
-        timer.daemon = True
-        timer.start()
-
-    def _shut_down(self) -> None:
-        self.should_exit = True  # the main loop looks at it every 0.1 s
 
 
 def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
@@ -146,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     create.set_defaults(run=_keys_create)
 
     args = parser.parse_args(argv)
+    # imported here, not at the top: the OTLP decode helpers import this module (the server's __main__) when
+    # they start, and pydantic-settings would add ~15 MiB to each
+    from lightfuse.config import ConfigError, load_settings
+
     try:
         settings = load_settings()
     except (ConfigError, ValueError) as exc:
