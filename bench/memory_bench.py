@@ -87,7 +87,8 @@ def main() -> int:
     for k in ("DATABASE_URL", "SALT"):
         env.pop(k, None)
     env.update(kv.split("=", 1) for kv in a.env)
-    server = subprocess.Popen([sys.executable, "-m", "lightfuse.cli", "serve"], env=env)
+    # cwd outside any checkout: `python -m` puts the cwd first on sys.path, ahead of PYTHONPATH
+    server = subprocess.Popen([sys.executable, "-m", "lightfuse.cli", "serve"], env=env, cwd=data)
     url = f"http://127.0.0.1:{port}"
     loads: list[subprocess.Popen] = []
     try:
