@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from lightfuse.api.common import JSONResponse, ProjectAuth, page_params, paginated, read_json
+from lightfuse.api.common import JSONResponse, Paging, ProjectAuth, paginated, read_json
 from lightfuse.api.resource_helpers import service_errors
 
 router = APIRouter()
@@ -16,10 +16,6 @@ def _annotations(request: Request):
     return request.app.state.services.annotations
 
 
-def _page(request: Request) -> tuple[int, int]:
-    return page_params(request.query_params.get("page"), request.query_params.get("limit"))
-
-
 @router.post(_QUEUES)
 async def create_queue(request: Request, auth: ProjectAuth):
     body = await read_json(request)
@@ -28,8 +24,8 @@ async def create_queue(request: Request, auth: ProjectAuth):
 
 
 @router.get(_QUEUES)
-def list_queues(request: Request, auth: ProjectAuth):
-    page, limit = _page(request)
+def list_queues(request: Request, auth: ProjectAuth, pg: Paging):
+    page, limit = pg.page, pg.limit
     data, total = _annotations(request).list_queues(auth.project_id, limit, (page - 1) * limit)
     return JSONResponse(paginated(data, page, limit, total))
 
@@ -41,8 +37,8 @@ def get_queue(queue_id: str, request: Request, auth: ProjectAuth):
 
 
 @router.get(_QUEUES + "/{queue_id}/items")
-def list_queue_items(queue_id: str, request: Request, auth: ProjectAuth):
-    page, limit = _page(request)
+def list_queue_items(queue_id: str, request: Request, auth: ProjectAuth, pg: Paging):
+    page, limit = pg.page, pg.limit
     with service_errors():
         data, total = _annotations(request).list_queue_items(
             auth.project_id, queue_id, request.query_params.get("status") or None, limit, (page - 1) * limit

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from lightfuse.api.common import JSONResponse, ProjectAuth, page_params, paginated, read_json
+from lightfuse.api.common import JSONResponse, Paging, ProjectAuth, paginated, read_json
 from lightfuse.api.resource_helpers import service_errors
 
 router = APIRouter()
@@ -24,9 +24,9 @@ async def create_comment(request: Request, auth: ProjectAuth):
 
 
 @router.get("/api/public/comments")
-def list_comments(request: Request, auth: ProjectAuth):
+def list_comments(request: Request, auth: ProjectAuth, pg: Paging):
     q = request.query_params
-    page, limit = page_params(q.get("page"), q.get("limit"))
+    page, limit = pg.page, pg.limit
     with service_errors():
         data, total = _annotations(request).list_comments(
             auth.project_id,

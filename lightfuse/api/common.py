@@ -5,15 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from lightfuse.services.auth import ApiAuth, AuthError
+from lightfuse.services.resource_common import UnstorableText
 from lightfuse.services.rows import iso_ms
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,10 @@ def install_error_handlers(app) -> None:
     async def _api_error(_request: Request, exc: ApiError):
         return JSONResponse({"message": exc.message, "error": exc.error}, exc.status, headers=exc.headers)
 
+    @app.exception_handler(UnstorableText)
+    async def _unstorable(_request: Request, exc: UnstorableText):
+        return JSONResponse({"message": str(exc), "error": "InvalidRequestError"}, 400)
+
     @app.exception_handler(AuthError)
     async def _auth_error(_request: Request, exc: AuthError):
         return JSONResponse({"message": exc.message}, exc.status)
@@ -89,10 +96,49 @@ def install_error_handlers(app) -> None:
             headers=getattr(exc, "headers", None),
         )
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception):
-        log.exception("unhandled error")
-        return JSONResponse({"message": "Internal Server Error", "error": "An unknown error occurred"}, 500)
+    app.add_middleware(CatchAll)
+
+
+_INTERNAL_ERROR = orjson.dumps({"message": "Internal Server Error", "error": "An unknown error occurred"})
+
+
+class CatchAll:
+    """The innermost answer to anything a route raises that no handler above maps: Langfuse's 500 body.
+
+    An ``exception_handler(Exception)`` would not do: Starlette runs it in its outermost middleware and then
+    re-raises, so uvicorn logged a second traceback as an unhandled error and closed the keep-alive connection.
+    Here the exception ends: it is logged once (method and path only, never headers or the query string, which
+    may hold credentials) and the connection stays usable. A client that went away mid-body has nobody left to
+    answer, which is not a server error: one debug line.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking(message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except ClientDisconnect:
+            log.debug("client disconnected before sending the whole body: %s %s", scope["method"], scope["path"])
+        except Exception:
+            log.exception("unhandled error in %s %s", scope["method"], scope["path"])
+            if started:
+                raise  # half a response is out: only closing the connection tells the client
+            await send({"type": "http.response.start", "status": 500,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(_INTERNAL_ERROR)).encode())]})
+            await send({"type": "http.response.body", "body": _INTERNAL_ERROR})
 
 
 # --- auth dependencies --------------------------------------------------------------------------------------
@@ -139,10 +185,18 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+# the last page a list endpoint serves: (page - 1) * limit stays far inside the signed 64-bit OFFSET that
+# SQLite and Postgres take (an unbounded page overflowed it: a 500), and no client pages this far by offset
+MAX_PAGE = 2**31 - 1
+
+
 def page_params(page: Any, limit: Any, *, default_limit: int = 50, max_limit: int = 100) -> tuple[int, int]:
     def as_int(value: Any, name: str, default: int) -> int:
         if value is None or value == "":
             return default
+        # int() of a long digit string is slow (CPython caps it at 4300 digits): refuse it before converting
+        if isinstance(value, str) and len(value.strip()) > 20:
+            raise bad_request(f"{name} is out of range")
         try:
             return int(value)
         except (TypeError, ValueError):
@@ -150,11 +204,44 @@ def page_params(page: Any, limit: Any, *, default_limit: int = 50, max_limit: in
 
     p = as_int(page, "page", 1)
     lim = as_int(limit, "limit", default_limit)
-    if p < 1:
-        raise bad_request("page must be >= 1")
+    if not 1 <= p <= MAX_PAGE:
+        raise bad_request(f"page must be between 1 and {MAX_PAGE}")
     if lim < 1 or lim > max_limit:
         raise bad_request(f"limit must be between 1 and {max_limit}")
     return p, lim
+
+
+@dataclass(frozen=True)
+class Page:
+    """A validated ``page``/``limit`` pair of a paginated list route."""
+
+    page: int
+    limit: int
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.limit
+
+
+# module-level: the annotations are strings (``from __future__``) that FastAPI resolves in this module's globals
+PageQuery = Annotated[str | None, Query(description="1-based page number, at most 2147483647")]
+LimitQuery = Annotated[str | None, Query(description="items per page, at least 1")]
+
+
+def pagination(*, default_limit: int = 50, max_limit: int = 100):
+    """The dependency every paginated list route takes (see ``Paging``): bounded, documented in the OpenAPI."""
+
+    def dependency(
+        page: PageQuery = None,
+        limit: LimitQuery = None,
+    ) -> Page:
+        return Page(*page_params(page, limit, default_limit=default_limit, max_limit=max_limit))
+
+    return dependency
+
+
+# the route parameter type of a paginated list route (50 per page by default, at most 100)
+Paging = Annotated[Page, Depends(pagination())]
 
 
 def paginated(data: list, page: int, limit: int, total: int) -> dict:

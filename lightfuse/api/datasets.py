@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from lightfuse.api.common import (
     ApiError,
     JSONResponse,
+    Paging,
     ProjectAuth,
     page_params,
     paginated,
@@ -51,8 +52,8 @@ async def upsert_dataset(request: Request, auth: ProjectAuth):
 
 
 @router.get("/api/public/v2/datasets")
-def list_datasets(request: Request, auth: ProjectAuth):
-    page, limit = _page(request)
+def list_datasets(request: Request, auth: ProjectAuth, pg: Paging):
+    page, limit = pg.page, pg.limit
     data, total = _services(request).datasets.list_datasets(auth.project_id, limit, (page - 1) * limit)
     return JSONResponse(paginated(data, page, limit, total))
 
@@ -64,8 +65,8 @@ def get_dataset(dataset_name: str, request: Request, auth: ProjectAuth):
 
 
 @router.get("/api/public/datasets")
-def legacy_list_datasets(request: Request, auth: ProjectAuth):
-    page, limit = _page(request)
+def legacy_list_datasets(request: Request, auth: ProjectAuth, pg: Paging):
+    page, limit = pg.page, pg.limit
     data, total = _services(request).datasets.legacy_list(auth.project_id, limit, (page - 1) * limit)
     return JSONResponse(paginated(data, page, limit, total))
 
@@ -128,8 +129,8 @@ async def upsert_dataset_item(request: Request, auth: ProjectAuth):
 
 
 @router.get("/api/public/dataset-items")
-def list_dataset_items(request: Request, auth: ProjectAuth):
-    page, limit = _page(request)
+def list_dataset_items(request: Request, auth: ProjectAuth, pg: Paging):
+    page, limit = pg.page, pg.limit
     q = request.query_params
     version = parse_time_param(q.get("version"), "version")
     with service_errors():
@@ -171,8 +172,8 @@ async def create_dataset_run_item(request: Request, auth: ProjectAuth):
 
 
 @router.get("/api/public/dataset-run-items")
-def list_dataset_run_items(request: Request, auth: ProjectAuth):
-    page, limit = _page(request)
+def list_dataset_run_items(request: Request, auth: ProjectAuth, pg: Paging):
+    page, limit = pg.page, pg.limit
     q = request.query_params
     dataset_id, run_name = q.get("datasetId"), q.get("runName")
     if not dataset_id or not run_name:

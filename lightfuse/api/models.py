@@ -11,10 +11,10 @@ from starlette.concurrency import run_in_threadpool
 
 from lightfuse.api.common import (
     JSONResponse,
+    Paging,
     ProjectAuth,
     bad_request,
     not_found,
-    page_params,
     paginated,
     read_json,
 )
@@ -26,8 +26,8 @@ _NOT_FOUND = "No model with this id found."
 
 
 @router.get("/api/public/models")
-def list_models(request: Request, auth: ProjectAuth):
-    page, limit = page_params(request.query_params.get("page"), request.query_params.get("limit"))
+def list_models(request: Request, auth: ProjectAuth, pg: Paging):
+    page, limit = pg.page, pg.limit
     models = project_models.list_models(request.app.state.services.engine, auth.project_id)
     chunk = models[(page - 1) * limit : page * limit]
     return JSONResponse(paginated([model_to_api(m) for m in chunk], page, limit, len(models)))

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Request
 
 from lightfuse.api.common import (
     JSONResponse,
+    Paging,
     bad_request,
-    page_params,
     paginated,
     parse_time_param,
 )
@@ -38,8 +38,7 @@ def _bool_param(value: str | None, name: str) -> bool | None:
 def list_observations(
     request: Request,
     auth: ProjectAuth,
-    page: str | None = None,
-    limit: str | None = None,
+    pg: Paging,
     name: str | None = None,
     userId: str | None = None,
     type: str | None = None,
@@ -52,7 +51,7 @@ def list_observations(
     version: str | None = None,
     filter: str | None = None,
 ):
-    p, lim = page_params(page, limit)
+    p, lim = pg.page, pg.limit
     filters = ObservationFilters(
         name=name,
         user_id=userId,

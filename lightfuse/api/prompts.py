@@ -16,9 +16,10 @@ from starlette.responses import Response
 from lightfuse.api.common import (
     ApiError,
     JSONResponse,
+    Page,
     authenticate,
     bad_request,
-    page_params,
+    pagination,
     parse_time_param,
     read_json,
 )
@@ -36,6 +37,8 @@ def prompt_auth(request: Request) -> ApiAuth:
 
 
 PromptAuth = Annotated[ApiAuth, Depends(prompt_auth)]
+# prompts list 10 per page by default
+PromptPaging = Annotated[Page, Depends(pagination(default_limit=10))]
 
 
 def _service(request: Request) -> PromptService:
@@ -93,9 +96,9 @@ async def create_prompt(request: Request, auth: PromptAuth):
 
 
 @router.get("/api/public/v2/prompts")
-def list_prompts(request: Request, auth: PromptAuth):
+def list_prompts(request: Request, auth: PromptAuth, pg: PromptPaging):
     q = request.query_params
-    page, limit = page_params(q.get("page"), q.get("limit"), default_limit=10)
+    page, limit = pg.page, pg.limit
     service = _service(request)
     try:
         conditions = service.parse_filter(q.get("filter"))

@@ -8,10 +8,10 @@ from starlette.concurrency import run_in_threadpool
 
 from lightfuse.api.common import (
     JSONResponse,
+    Paging,
     ProjectAuth,
     bad_request,
     not_found,
-    page_params,
     paginated,
     read_json,
 )
@@ -32,8 +32,8 @@ async def create_score_config(request: Request, auth: ProjectAuth):
 
 
 @router.get("/api/public/score-configs")
-def list_score_configs(request: Request, auth: ProjectAuth):
-    page, limit = page_params(request.query_params.get("page"), request.query_params.get("limit"))
+def list_score_configs(request: Request, auth: ProjectAuth, pg: Paging):
+    page, limit = pg.page, pg.limit
     data, total = svc.list_configs(request.app.state.services.engine, auth.project_id, limit, (page - 1) * limit)
     return JSONResponse(paginated(data, page, limit, total))
 

@@ -12,13 +12,14 @@ import math
 import uuid
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from lightfuse.api.common import (
     ApiError,
     JSONResponse,
+    Page,
+    Paging,
     ProjectAuth,
     authenticate,
     bad_request,
@@ -191,18 +192,12 @@ _COLUMN_ALIASES = {name.lower(): name for name in FILTER_COLUMNS} | {"tracetags"
 
 def parse_filter(text: str | None) -> list[Condition]:
     """The structured ``filter`` parameter (a JSON array of conditions) for score columns."""
-    if not text:
-        return []
     try:
-        items = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        raise bad_request("Invalid JSON in filter parameter") from None
-    if not isinstance(items, list):
-        raise bad_request("filter must be a JSON array")
+        items = svc.filter_items(text)  # the shape and field types, checked where every filter parser does
+    except svc.QueryError as exc:
+        raise bad_request(str(exc)) from None
     out: list[Condition] = []
     for item in items:
-        if not isinstance(item, dict):
-            raise bad_request("each filter condition must be an object")
         ftype, column, op, value = item.get("type"), item.get("column"), item.get("operator"), item.get("value")
         name = _COLUMN_ALIASES.get(str(column).lower()) if isinstance(column, str) else None
         if name is None:
@@ -298,8 +293,8 @@ def _page_query(request: Request) -> tuple[ScoreQuery, bool]:
     return q, with_trace
 
 
-def _list_page(request: Request, auth: ApiAuth, q: ScoreQuery, render) -> JSONResponse:
-    page, limit = page_params(request.query_params.get("page"), request.query_params.get("limit"))
+def _list_page(request: Request, auth: ApiAuth, pg: Page, q: ScoreQuery, render) -> JSONResponse:
+    page, limit = pg.page, pg.limit
     try:
         rows, total = svc.list_scores_page(
             request.app.state.services.engine, auth.project_id, q, limit, (page - 1) * limit
@@ -313,12 +308,12 @@ def _list_page(request: Request, auth: ApiAuth, q: ScoreQuery, render) -> JSONRe
 
 
 @router.get("/api/public/scores")
-def list_scores_v1(request: Request, auth: ProjectAuth):
+def list_scores_v1(request: Request, auth: ProjectAuth, pg: Paging):
     q, with_trace = _page_query(request)
     # v1 only knows trace-level scores of the listable types
     q.trace_scoped_only = True
     q.allowed_types = list(svc.LISTABLE_TYPES)
-    return _list_page(request, auth, q, lambda r: svc.score_v1(r, with_trace=with_trace))
+    return _list_page(request, auth, pg, q, lambda r: svc.score_v1(r, with_trace=with_trace))
 
 
 @router.get("/api/public/scores/{score_id}")
@@ -333,9 +328,9 @@ def get_score_v1(score_id: str, request: Request, auth: ProjectAuth):
 
 
 @router.get("/api/public/v2/scores")
-def list_scores_v2(request: Request, auth: ProjectAuth):
+def list_scores_v2(request: Request, auth: ProjectAuth, pg: Paging):
     q, with_trace = _page_query(request)
-    return _list_page(request, auth, q, lambda r: svc.score_v2(r, with_trace=with_trace))
+    return _list_page(request, auth, pg, q, lambda r: svc.score_v2(r, with_trace=with_trace))
 
 
 @router.get("/api/public/v2/scores/{score_id}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from lightfuse.api.common import JSONResponse, page_params, paginated, parse_time_param
+from lightfuse.api.common import JSONResponse, Paging, paginated, parse_time_param
 from lightfuse.api.traces import ListParam, ProjectAuth, multi, read_errors, tracing_reads
 
 router = APIRouter()
@@ -14,13 +14,12 @@ router = APIRouter()
 def list_sessions(
     request: Request,
     auth: ProjectAuth,
-    page: str | None = None,
-    limit: str | None = None,
+    pg: Paging,
     fromTimestamp: str | None = None,
     toTimestamp: str | None = None,
     environment: ListParam = None,
 ):
-    p, lim = page_params(page, limit)
+    p, lim = pg.page, pg.limit
     with read_errors():
         items, total = tracing_reads(request).list_sessions(
             auth.project_id,

@@ -15,10 +15,10 @@ from starlette.concurrency import run_in_threadpool
 
 from lightfuse.api.common import (
     JSONResponse,
+    Paging,
     ProjectAuth,
     bad_request,
     not_found,
-    page_params,
     paginated,
     parse_time_param,
     read_json,
@@ -61,8 +61,7 @@ def tracing_reads(request: Request) -> TracingReads:
 def list_traces(
     request: Request,
     auth: ProjectAuth,
-    page: str | None = None,
-    limit: str | None = None,
+    pg: Paging,
     userId: str | None = None,
     name: str | None = None,
     sessionId: str | None = None,
@@ -76,7 +75,7 @@ def list_traces(
     fields: str | None = None,
     filter: str | None = None,
 ):
-    p, lim = page_params(page, limit)
+    p, lim = pg.page, pg.limit
     with read_errors():
         items, total = tracing_reads(request).list_traces(
             auth.project_id,

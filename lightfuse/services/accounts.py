@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from lightfuse.config import InitSettings
 from lightfuse.services.auth import ApiKeyService, display_secret, now_ms
 from lightfuse.store.sql import accounts
+from lightfuse.store.sql.database import serialise_setup
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ class AccountService:
         now = now_ms()
         project_id = public_key = user_id = None
         with self._engine.begin() as conn:
+            serialise_setup(conn)  # a replica starting at the same time provisions before or after, not with
             org = accounts.get_organization(conn, init.org_id)
             if org is None:
                 accounts.create_organization(conn, id=init.org_id, name=init.org_name, now=now)

@@ -36,6 +36,7 @@ __all__ = [
     "normalise_environment",
     "parse_iso_timestamp",
     "validate_event",
+    "without_nul",
 ]
 
 
@@ -266,6 +267,22 @@ def _error_id(raw: object) -> str:
 
 def _invalid(raw: object, detail: str) -> EventError:
     return EventError(_error_id(raw), 400, "Invalid request data", detail)
+
+
+def without_nul(value: Any) -> Any:
+    """``value`` with NUL characters removed from every string, keys included.
+
+    Postgres text and JSONB cannot hold NUL, and one such event used to fail its whole batch there (the commit
+    is shared). Stripping it on every backend keeps what is stored the same on both; Langfuse strips control
+    characters from dataset items the same way. Callers run it only when a NUL is present (a cheap byte test).
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    return value
 
 
 def validate_event(

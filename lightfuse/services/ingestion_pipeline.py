@@ -1,13 +1,19 @@
 """The ingestion writer: durable before acknowledged, fast by group commit.
 
 Request handlers validate events and ``submit`` them. One writer thread drains every submission waiting at
-that moment into ONE transaction: append the raw events to the event log, merge each touched entity, enrich
-observations with usage and cost, upsert the rows, commit - and only then resolve the handlers' futures. So an
+that moment into ONE transaction: merge each touched entity, enrich observations with usage and cost, upsert
+the rows, append the raw events to the event log, commit - and only then resolve the handlers' futures. So an
 acknowledged event is on disk and readable at once, and concurrent requests share the cost of a commit.
 
 Merging: events newer than everything already folded into a row are folded onto the stored row (the common
 case). An event older than the row's newest event makes the writer replay the entity's whole event log, which
 gives the same result as if the events had arrived in timestamp order.
+
+Several server processes may share one Postgres database, each with its own writer; they give the rows one
+process would. The store locks the stored rows the writer reads until it commits, hands back the entities
+another writer created meanwhile (they are merged again onto that row, in the same transaction), and a
+transaction that Postgres aborts as a deadlock or serialization failure is run again before anything is
+acknowledged.
 
 Contract: ``submit`` raises ``IntakeFull`` (answer 503 + Retry-After) instead of queueing without bound; it
 returns per-event failures (event id -> message) for events that could not be stored, which only happens on
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import threading
 import time
 import uuid
@@ -39,12 +46,17 @@ from lightfuse.services.pricing import observation_enrichment
 from lightfuse.services.storage_health import StorageHealth
 from lightfuse.store.capacity import StoreFull, disk_full_as_store_full
 from lightfuse.store.sql import tracing_writes as tw
-from lightfuse.store.sql.database import WalCheckpointer, writer_connection
+from lightfuse.store.sql.database import WalCheckpointer, is_retryable_conflict, writer_connection
 from lightfuse.store.sql.score_configs import get_score_config
 
 log = logging.getLogger(__name__)
 
 MAX_EVENTS_PER_COMMIT = 5_000
+# how often a commit deadlocked by another process's writer (several servers on one Postgres) is run again
+_CONFLICT_ATTEMPTS = 8
+# merge rounds per kind and commit: a second when another writer created an entity meanwhile, a third only if
+# that row was then deleted and created again
+_MERGE_ROUNDS = 4
 
 
 class IntakeFull(Exception):
@@ -223,10 +235,23 @@ class IngestionPipeline:
 
     def _commit(self, subs: list[_Submission]) -> BatchTally:
         """One transaction for ``subs``; returns what it stored, for the metrics (applied only after commit)."""
-        tally = BatchTally()
         by_project: dict[str, list[ValidEvent]] = defaultdict(list)
         for sub in subs:
             by_project[sub.project_id].extend(sub.events)
+        for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
+            try:
+                return self._commit_once(by_project)
+            except Exception as exc:
+                # another process's writer on the same Postgres deadlocked this transaction: run it again (it
+                # rolled back whole, nothing was acknowledged); a short random pause lets the two drift apart
+                if attempt == _CONFLICT_ATTEMPTS or not is_retryable_conflict(exc):
+                    raise
+                log.info("commit conflicted with another writer (attempt %d): %s", attempt, exc)
+                time.sleep(random.uniform(0.0, 0.02 * attempt))
+        raise AssertionError("unreachable")  # the last attempt returns or raises
+
+    def _commit_once(self, by_project: dict[str, list[ValidEvent]]) -> BatchTally:
+        tally = BatchTally()  # a fresh one per attempt: a rolled-back attempt's counts go with it
         if self._conn is None:
             self._conn = writer_connection(self._engine)
         conn = self._conn
@@ -234,8 +259,8 @@ class IngestionPipeline:
             # a writer_connection begins with the write lock on SQLite: the commit reads stored rows before it
             # writes, and another connection's commit in between would otherwise fail the upgrade at once
             with disk_full_as_store_full(), conn.begin():
-                for project_id, events in by_project.items():
-                    self._write_project(conn, project_id, events, tally)
+                for project_id in sorted(by_project):  # one order for all writers: see tw.get_rows
+                    self._write_project(conn, project_id, by_project[project_id], tally)
         except Exception:
             # a broken connection must not poison the next commit
             self._conn = None
@@ -261,78 +286,115 @@ class IngestionPipeline:
             groups[ev.kind].setdefault(entity_id, []).append(ev)
         tally.newest_event_ms[project_id] = max(newest, tally.newest_event_ms.get(project_id, 0))
 
-        # The log is keyed by the entity row's created_at (see tables.ingestion_events): the stored row's for a
-        # known entity, this commit's time - which the merge gives a new row - for a new one.
-        stored_by_kind = {
-            kind: tw.get_rows(conn, kind, project_id, list(by_entity)) if by_entity else {}
-            for kind, by_entity in groups.items()
-        }
-        log_rows = []
-        for kind, by_entity in groups.items():
-            stored = stored_by_kind[kind]
-            for entity_id, evs in by_entity.items():
-                row = stored.get(entity_id)
-                created_at = row["created_at"] if row is not None else now
-                for ev in evs:
-                    log_rows.append(
-                        {
-                            "project_id": project_id,
-                            "entity_kind": kind,
-                            "entity_created_at": created_at,
-                            "entity_id": entity_id,
-                            "event_id": ev.id,
-                            "event_type": ev.type,
-                            "event_ts": ev.timestamp,
-                            "body": log_body(ev.body),
-                            "received_at": now,
-                        }
-                    )
-        tw.insert_events(conn, log_rows)
-
         sessions: dict[str, dict] = {}
+        log_rows: list[dict] = []
         get_config = _config_lookup(conn, project_id)
         for kind, by_entity in groups.items():
-            if not by_entity:
-                continue
-            stored = stored_by_kind[kind]
-            replay_keys = []
-            if stored:  # only an entity with a stored row can need a replay (under OTLP load most are new)
-                replay_keys = [
-                    (stored[eid]["created_at"], eid)
-                    for eid, evs in by_entity.items()
-                    if needs_replay(stored.get(eid), evs)
-                ]
-            history = tw.list_entity_events(conn, project_id, kind, replay_keys) if replay_keys else {}
-            rows = []
-            book = self._price_books(conn, project_id) if kind == "observation" else None
-            for eid, evs in by_entity.items():
-                logged = history.get(eid)
-                row = merge_entity(
-                    kind,
-                    stored.get(eid),
-                    evs,
-                    [_event_from_log(r, kind) for r in logged] if logged is not None else None,
-                    project_id,
-                    now,
-                    get_config,
+            # Entities another process's writer created while this one merged them come back (on Postgres;
+            # never on SQLite) and are merged again onto that row: once, as a rule.
+            for _ in range(_MERGE_ROUNDS):
+                if not by_entity:
+                    break
+                by_entity = self._merge_kind(
+                    conn, project_id, kind, by_entity, now, get_config, sessions, log_rows, tally
                 )
-                if row is None:
-                    continue
-                if kind == "observation":
-                    row.update(observation_enrichment(row, book))  # the merge's row is ours: no copy needed
-                    tally.add_observation(project_id, row, stored.get(eid))
-                elif kind == "trace" and row.get("session_id"):
-                    sessions[row["session_id"]] = {
-                        "project_id": project_id,
-                        "id": row["session_id"],
-                        "environment": row.get("environment", "default"),
-                        "bookmarked": False,
-                        "public": False,
-                        "created_at": now,
-                    }
-                rows.append(row)
-            tw.upsert_rows(conn, kind, rows)
+            if by_entity:
+                raise RuntimeError(f"{len(by_entity)} {kind} rows kept changing under concurrent writers")
+        # The log is keyed by the entity row's created_at (see tables.ingestion_events): the stored row's for a
+        # known entity, this commit's time - which the merge gives a new row - for a new one. It is written
+        # after the rows, once it is settled which process created each entity; a replay above reads the events
+        # logged before this commit and takes this commit's from ``evs``.
+        tw.insert_events(conn, log_rows)
         tw.ensure_sessions(conn, list(sessions.values()))
+
+    def _merge_kind(
+        self,
+        conn,
+        project_id: str,
+        kind: str,
+        by_entity: dict[str, list[ValidEvent]],
+        now: int,
+        get_config: Callable[[str], dict | None],
+        sessions: dict[str, dict],
+        log_rows: list[dict],
+        tally: BatchTally,
+    ) -> dict[str, list[ValidEvent]]:
+        """Merge and write one kind's entities; returns those to merge again (see tw.write_entity_rows)."""
+        stored = tw.get_rows(conn, kind, project_id, list(by_entity))
+        replay_keys = []
+        if stored:  # only an entity with a stored row can need a replay (under OTLP load most are new)
+            replay_keys = [
+                (stored[eid]["created_at"], eid)
+                for eid, evs in by_entity.items()
+                if needs_replay(stored.get(eid), evs)
+            ]
+        history = tw.list_entity_events(conn, project_id, kind, replay_keys) if replay_keys else {}
+        for _, eid in replay_keys:
+            history.setdefault(eid, [])  # a replay even with nothing logged before: of this commit's events
+        rows = []
+        book = self._price_books(conn, project_id) if kind == "observation" else None
+        for eid, evs in by_entity.items():
+            logged = history.get(eid)
+            row = merge_entity(
+                kind,
+                stored.get(eid),
+                evs,
+                [_event_from_log(r, kind) for r in logged] if logged is not None else None,
+                project_id,
+                now,
+                get_config,
+            )
+            if row is None:
+                continue
+            if kind == "observation":
+                row.update(observation_enrichment(row, book))  # the merge's row is ours: no copy needed
+            elif kind == "trace" and row.get("session_id"):
+                sessions[row["session_id"]] = {
+                    "project_id": project_id,
+                    "id": row["session_id"],
+                    "environment": row.get("environment", "default"),
+                    "bookmarked": False,
+                    "public": False,
+                    "created_at": now,
+                }
+            rows.append(row)
+        again = tw.write_entity_rows(conn, kind, rows, _Unstored(stored))
+        if kind == "observation":  # for the metrics: what this round wrote (one merged again is counted then)
+            for row in rows:
+                if not (again and row["id"] in again):
+                    tally.add_observation(project_id, row, stored.get(row["id"]))
+        for eid, evs in by_entity.items():
+            if again and eid in again:
+                continue
+            row = stored.get(eid)
+            created_at = row["created_at"] if row is not None else now
+            for ev in evs:
+                log_rows.append(
+                    {
+                        "project_id": project_id,
+                        "entity_kind": kind,
+                        "entity_created_at": created_at,
+                        "entity_id": eid,
+                        "event_id": ev.id,
+                        "event_type": ev.type,
+                        "event_ts": ev.timestamp,
+                        "body": log_body(ev.body),
+                        "received_at": now,
+                    }
+                )
+        return {eid: by_entity[eid] for eid in again} if again else {}
+
+
+class _Unstored:
+    """The ids without a stored row, as a container (a set would be built per commit for nothing on SQLite)."""
+
+    __slots__ = ("_stored",)
+
+    def __init__(self, stored: dict[str, dict]) -> None:
+        self._stored = stored
+
+    def __contains__(self, entity_id: object) -> bool:
+        return entity_id not in self._stored
 
 
 def _count_types(events: list[ValidEvent]) -> dict[str, int]:

@@ -214,7 +214,8 @@ class MediaService:
         """POST /api/public/media -> {mediaId, uploadUrl|null}; links the media to its trace or dataset item."""
         body = json_object(body)
         content_type = body.get("contentType")
-        if content_type not in CONTENT_TYPES:
+        # a list or object is unhashable: the type check keeps the lookup from raising (a 500)
+        if not isinstance(content_type, str) or content_type not in CONTENT_TYPES:
             raise bad(f"contentType must be one of: {', '.join(CONTENT_TYPES)}")
         length = body.get("contentLength")
         if not isinstance(length, int) or isinstance(length, bool) or length <= 0:

@@ -8,6 +8,9 @@ from typing import Any
 
 from lightfuse.services.rows import iso_ms
 
+# re-exported: the HTTP layer answers it as a 400 (api/common.py) without importing the store
+from lightfuse.store.sql.database import UnstorableText  # noqa: F401
+
 
 class RequestError(Exception):
     """A request the service refuses; ``status`` and ``message`` go to the client as they are."""

@@ -31,12 +31,15 @@ from lightfuse.store.sql import score_configs as config_store
 from lightfuse.store.sql import score_reads, tracing_writes
 
 # re-exported: the HTTP layer builds queries from these without importing the store
+from lightfuse.store.sql.filters import QueryError, filter_items
 from lightfuse.store.sql.score_reads import FILTER_COLUMNS, Condition, ScoreQuery
 
 __all__ = [
     "CONFIG_DATA_TYPES",
     "FILTER_COLUMNS",
     "Condition",
+    "QueryError",
+    "filter_items",
     "ScoreQuery",
     "LISTABLE_TYPES",
     "V3_FIELD_GROUPS",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 import sqlalchemy as sa
 
@@ -253,3 +256,56 @@ def test_json_with_non_string_keys_is_stored_with_the_keys_as_strings(engine):
     assert stored["metadata"] == {"a": {"1": "one", "2.5": None}} and stored["input"] == {"3": [1]}
     with engine.begin() as conn, pytest.raises(TypeError):  # what JSON cannot hold still fails the write
         tracing_writes.upsert_rows(conn, "observation", [_observation(id="o2", metadata={"big": 2**70})])
+
+
+def _await_a_lock_wait(engine) -> None:
+    """Until another session of the database waits for a lock (bounded: about 10 s)."""
+    with engine.connect() as conn:
+        for _ in range(200):
+            waiting = conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).scalar()
+            conn.rollback()
+            if waiting:
+                return
+            time.sleep(0.05)
+    raise AssertionError("no session waited for the row lock")
+
+
+def test_two_writers_of_one_entity_on_postgres_take_turns(pg_database_url):
+    """Two processes' writers: the second's read of a row the first has read waits for the first's commit and
+    sees its result; its insert of a row the first created meanwhile writes nothing and hands the id back."""
+    engine = make_engine(pg_database_url)
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        tracing_writes.upsert_rows(conn, "trace", [merge_trace(None, [_event("trace-create", {"id": "t-old"})],
+                                                               "p", 1000)])
+    first = engine.connect()
+    first_tx = first.begin()
+    stored = tracing_writes.get_rows(first, "trace", "p", ["t-old", "t-new"])
+    assert list(stored) == ["t-old"]
+    new = merge_trace(None, [_event("trace-create", {"id": "t-new", "name": "by first"})], "p", 1000)
+    rows = [dict(stored["t-old"], name="by first"), new]
+    assert tracing_writes.write_entity_rows(first, "trace", rows, {"t-new"}) == set()
+
+    seen: dict = {}
+
+    def second_writer() -> None:
+        with engine.connect() as second, second.begin():
+            seen["old"] = tracing_writes.get_rows(second, "trace", "p", ["t-old"])["t-old"]["name"]
+            mine = merge_trace(None, [_event("trace-create", {"id": "t-new", "name": "by second"})], "p", 1000)
+            seen["again"] = tracing_writes.write_entity_rows(second, "trace", [mine], {"t-new"})
+
+    thread = threading.Thread(target=second_writer)
+    thread.start()
+    try:
+        _await_a_lock_wait(engine)
+    finally:
+        first_tx.commit()
+        first.close()
+        thread.join(timeout=30)
+    assert seen == {"old": "by first", "again": {"t-new"}}
+    with engine.connect() as conn:
+        assert tracing_writes.get_rows(conn, "trace", "p", ["t-new"])["t-new"]["name"] == "by first"
+    engine.dispose()

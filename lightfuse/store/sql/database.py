@@ -18,9 +18,31 @@ from lightfuse.store.private_files import make_private_dirs, make_private_file, 
 
 log = logging.getLogger(__name__)
 
+# a failed statement's message leaves out its bound values: they are user data and key hashes, and the message
+# reaches the server log (api/common.py CatchAll logs every unexpected error)
+HIDE_PARAMETERS = True
+
 
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+class UnstorableText(ValueError):
+    """A statement's text parameter holds a NUL character, which Postgres text and JSONB cannot hold or match.
+
+    Raised in place of the driver's DataError, so that the HTTP layer answers it as bad input (400) rather than
+    as a server fault: every id, name and filter value of a request can reach a statement. SQLite takes NUL.
+    """
+
+
+def _nul_text_is_bad_input(context) -> Exception | None:
+    original = context.original_exception
+    # psycopg refuses the parameter before sending it ("... cannot contain NUL (0x00) bytes"); JSONB refuses
+    # the \u0000 escape server-side ("unsupported Unicode escape sequence")
+    text = str(original)
+    if "NUL (0x00)" in text or "unsupported Unicode escape sequence" in text:
+        return UnstorableText("Text must not contain NUL (\\u0000) characters")
+    return None
 
 
 def _bind_none_as_null(value: None) -> None:
@@ -61,6 +83,7 @@ def make_engine(url: str, *, sqlite_synchronous: str = "normal", pool_size: int 
             url,
             json_serializer=_json_dumps,
             json_deserializer=orjson.loads,
+            hide_parameters=HIDE_PARAMETERS,
             connect_args={"check_same_thread": False, "timeout": 30},
             # one connection per thread that asks: the ingestion writer keeps its own, readers share the rest
             pool_size=pool_size,
@@ -93,15 +116,19 @@ def make_engine(url: str, *, sqlite_synchronous: str = "normal", pool_size: int 
 
         return engine
     if url.startswith("postgresql"):
-        return create_engine(
+        engine = create_engine(
             url,
             json_serializer=_json_dumps,
             json_deserializer=lambda v: v if not isinstance(v, (str, bytes)) else orjson.loads(v),
+            hide_parameters=HIDE_PARAMETERS,
             pool_size=pool_size,
             max_overflow=pool_size * 2,
             pool_pre_ping=True,
         )
-    return create_engine(url, json_serializer=_json_dumps, json_deserializer=orjson.loads, poolclass=NullPool)
+        event.listen(engine, "handle_error", _nul_text_is_bad_input)
+        return engine
+    return create_engine(url, json_serializer=_json_dumps, json_deserializer=orjson.loads, poolclass=NullPool,
+                         hide_parameters=HIDE_PARAMETERS)
 
 
 def insert_for(engine_or_conn) -> Any:
@@ -244,3 +271,28 @@ def _passive_checkpoint(conn: Any) -> int:
     wal_frames = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()[1]
     conn.commit()
     return wal_frames
+
+
+# Postgres's "retry the transaction" errors: deadlock detected, serialization failure
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def is_retryable_conflict(exc: BaseException) -> bool:
+    """Whether ``exc`` aborted a transaction only because a concurrent one conflicted with it (two writers of
+    one Postgres database, say): running the transaction again is the remedy, not reporting an error."""
+    orig = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error; raw cursors do not
+    return getattr(orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+
+
+# pg_advisory_xact_lock key of the start-up steps (migrations, LANGFUSE_INIT_* provisioning): a constant that
+# nothing else locks (its bytes spell "lf-setup"; the first is below 0x80, so it fits a signed bigint)
+_SETUP_LOCK_KEY = int.from_bytes(b"lf-setup", "big")
+
+
+def serialise_setup(conn: Any) -> None:
+    """Hold, until ``conn``'s transaction ends, the lock that start-up steps take on Postgres: server processes
+    started together on one database (replicas) then migrate and provision one after the other, each seeing the
+    other's result, instead of both creating the same tables and rows. SQLite needs nothing (its
+    transactions that write are serialised, and it serves one process)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SETUP_LOCK_KEY})")

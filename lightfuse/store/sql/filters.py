@@ -206,8 +206,14 @@ def _check_value(cond: Condition) -> Condition:
     return Condition(cond.column, t, cond.operator, value, cond.key)
 
 
-def parse_filter(raw: str | None) -> list[Condition]:
-    """The ``filter`` query parameter -> validated conditions. Empty/absent means no conditions."""
+def filter_items(raw: str | None) -> list[dict[str, Any]]:
+    """The ``filter`` query parameter's JSON -> its condition objects, each with the field types checked.
+
+    Every filter parser (this module's and the score routes') starts here, so a condition whose ``column``,
+    ``type`` or ``operator`` is not a string, or whose ``key`` is neither a string nor null, is a QueryError
+    (400) before any lookup: a list as ``type`` used to reach a dict membership test and raise (a 500).
+    Text holding a NUL character is refused too: Postgres cannot bind it, SQLite would compare it silently.
+    """
     if raw is None or not raw.strip():
         return []
     try:
@@ -218,13 +224,31 @@ def parse_filter(raw: str | None) -> list[Condition]:
         return []
     if not isinstance(data, list):
         raise QueryError("Invalid filter parameter: expected a JSON array of filter conditions")
-    out: list[Condition] = []
     for i, item in enumerate(data):
         if not isinstance(item, dict):
             raise QueryError(f"Invalid filter condition at index {i}: expected an object")
-        column, ftype, operator = item.get("column"), item.get("type"), item.get("operator")
-        if not isinstance(column, str) or not column:
-            raise QueryError(f"Invalid filter condition at index {i}: 'column' must be a non-empty string")
+        for name in ("column", "type", "operator"):
+            if not isinstance(item.get(name), str) or not item[name]:
+                raise QueryError(f"Invalid filter condition at index {i}: '{name}' must be a non-empty string")
+        if item.get("key") is not None and not isinstance(item["key"], str):
+            raise QueryError(f"Invalid filter condition at index {i}: 'key' must be a string")
+        for name in ("column", "key", "value"):
+            if _has_nul(item.get(name)):
+                raise QueryError(f"Invalid filter condition at index {i}: '{name}' must not contain NUL characters")
+    return data
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    return isinstance(value, list) and any(isinstance(v, str) and "\x00" in v for v in value)
+
+
+def parse_filter(raw: str | None) -> list[Condition]:
+    """The ``filter`` query parameter -> validated conditions. Empty/absent means no conditions."""
+    out: list[Condition] = []
+    for item in filter_items(raw):
+        column, ftype, operator = item["column"], item["type"], item["operator"]
         if ftype not in OPERATORS:
             raise QueryError(
                 f"Invalid filter type {ftype!r} for column '{column}'. Allowed types: {', '.join(OPERATORS)}"
@@ -234,12 +258,9 @@ def parse_filter(raw: str | None) -> list[Condition]:
                 f"Invalid operator {operator!r} for {ftype} filter on column '{column}'. "
                 f"Allowed operators: {', '.join(OPERATORS[ftype])}"
             )
-        key = item.get("key")
-        if key is not None and not isinstance(key, str):
-            raise QueryError(f"Invalid filter condition at index {i}: 'key' must be a string")
         if ftype != "null" and "value" not in item:
-            raise QueryError(f"Invalid filter condition at index {i}: 'value' is required")
-        out.append(_check_value(Condition(column, ftype, operator, item.get("value"), key)))
+            raise QueryError(f"Invalid filter condition on column '{column}': 'value' is required")
+        out.append(_check_value(Condition(column, ftype, operator, item.get("value"), item.get("key"))))
     return out
 
 

@@ -8,6 +8,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
+from lightfuse.store.sql.database import serialise_setup
+
 _HERE = Path(__file__).parent / "migrations"
 
 
@@ -20,6 +22,7 @@ def _config(connection) -> Config:
 
 def upgrade(engine: Engine, revision: str = "heads") -> None:
     with engine.begin() as conn:
+        serialise_setup(conn)  # another process starting on the same Postgres migrates first or after
         command.upgrade(_config(conn), revision)
 
 

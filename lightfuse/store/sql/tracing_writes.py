@@ -7,7 +7,7 @@ columns denormalised from usage_details.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,7 +61,14 @@ def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
 
 
 def get_rows(conn: Connection, kind: str, project_id: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """The stored rows of these ids, as the merge reads them.
+    """The stored rows of these ids, as the merge reads them, locked until the transaction ends.
+
+    Several server processes may share a Postgres database, each with its own writer. The writer merges in
+    Python what it read, so on Postgres the rows are read FOR UPDATE (in id order, so two writers lock them in
+    the same order): another writer's merge of the same entity waits for this commit and then reads its result,
+    instead of both merging onto the same old row and the last commit erasing the other's events. A row that
+    does not exist yet cannot be locked; ``write_entity_rows`` catches that case. On SQLite the writer's
+    transaction already holds the database's write lock, so the select is the same as without locks.
 
     The writer calls this three times per commit, so like the upserts it goes to the driver with plain SQL:
     building and compiling a SQLAlchemy select with an IN list each time cost more than the lookups.
@@ -102,6 +109,8 @@ def _select_sql(dialect: str, kind: str, count: int) -> str:
             f'SELECT {columns} FROM "{TABLES[kind].name}" '
             f"WHERE project_id = {mark} AND id IN ({', '.join([mark] * count)})"
         )
+        if dialect == "postgresql":
+            sql += " ORDER BY id FOR UPDATE"
         _SELECT_SQL[key] = sql  # bounded: powers of two up to _CHUNK
     return sql
 
@@ -288,6 +297,54 @@ def upsert_rows(conn: Connection, kind: str, rows: list[dict[str, Any]]) -> None
         _execute_upsert(conn, upsert, _upsert_params(upsert, rows), len(rows))
 
 
+def write_entity_rows(
+    conn: Connection, kind: str, rows: list[dict[str, Any]], new_ids: Container[str]
+) -> set[str]:
+    """Write the merged rows of traces, observations or scores; ``new_ids``: the rows whose entity had no
+    stored row when ``get_rows`` read. Returns the ids of rows not written, because another process's writer
+    stored that entity meanwhile: the caller reads that row (``get_rows`` locks it now) and merges again.
+
+    On Postgres a new row is inserted ON CONFLICT DO NOTHING: an insert racing another transaction's insert of
+    the same key waits for it, and once that one has committed, this one writes nothing (DO UPDATE would
+    overwrite the other's merged events with a merge that never saw them). The other rows are locked by
+    ``get_rows``, so they are upserted as they are. On SQLite nothing can race the writer: all rows are
+    upserted, nothing is returned.
+    """
+    if not rows:
+        return set()
+    if conn.dialect.name != "postgresql":
+        upsert_rows(conn, kind, rows)
+        return set()
+    # new rows in key order, as get_rows locks: two writers inserting the same keys wait for each other in turn
+    fresh = sorted((row for row in rows if row["id"] in new_ids), key=operator.itemgetter("id"))
+    upsert_rows(conn, kind, [row for row in rows if row["id"] not in new_ids] if fresh else rows)
+    if not fresh:
+        return set()
+    upsert = _upsert_for("postgresql", kind)
+    params = _upsert_params(upsert, fresh)
+    width = len(params) // len(fresh)
+    written: set[str] = set()
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.executemany(
+            _insert_new_sql(upsert),
+            [tuple(params[i : i + width]) for i in range(0, len(params), width)],
+            returning=True,
+        )
+        while True:  # one result per row: its id when inserted, nothing when another process stored it first
+            written.update(r[0] for r in cursor.fetchall())
+            if not cursor.nextset():
+                break
+    finally:
+        cursor.close()
+    return {row["id"] for row in fresh} - written
+
+
+def _insert_new_sql(upsert: _Upsert) -> str:
+    conflict = upsert.on_conflict.split(") ", 1)[0] + ")"  # ON CONFLICT (project_id, id)
+    return f"{upsert.insert} {upsert.row_marks} {conflict} DO NOTHING RETURNING id"
+
+
 def insert_events(conn: Connection, events: list[dict[str, Any]]) -> None:
     """Append to the raw event log; a re-sent event id replaces its earlier copy."""
     upsert_rows(conn, "event", events)
@@ -327,8 +384,14 @@ def _delete_logged(conn: Connection, project_id: str, kind: str, keys: Sequence[
 
 
 def ensure_sessions(conn: Connection, sessions: list[dict[str, Any]]) -> None:
-    """Insert sessions that do not exist yet (whole rows); existing ones are left as they are."""
-    upsert_rows(conn, "session", sessions)
+    """Insert sessions that do not exist yet (whole rows); existing ones are left as they are. In key order: on
+    Postgres an insert waits for another writer's uncommitted insert of the same key, and two writers inserting
+    the same two sessions in opposite orders would deadlock."""
+    upsert_rows(conn, "session", sorted(sessions, key=_session_key))
+
+
+def _session_key(session: dict[str, Any]) -> tuple[str, str]:
+    return session["project_id"], session["id"]
 
 
 def delete_traces(conn: Connection, project_id: str, trace_ids: Sequence[str]) -> None:
