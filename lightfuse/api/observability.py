@@ -68,7 +68,8 @@ class ObservabilityMiddleware:
             else:
                 counted = [0]
                 receive = _counting_receive(receive, self.budget, counted)
-        status = [500]
+        # no response at all: 500 when the app raised, else 499 (nginx's "client closed the request")
+        status = [499]
 
         async def send_status(message):
             if message["type"] == "http.response.start":
@@ -79,6 +80,10 @@ class ObservabilityMiddleware:
         metrics.http_in_flight.inc()
         try:
             await self.app(scope, receive, send_status)
+        except BaseException:
+            if status[0] == 499:
+                status[0] = 500
+            raise
         finally:
             metrics.http_in_flight.dec()
             self.budget.release(held + (counted[0] if counted else 0))
