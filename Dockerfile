@@ -14,11 +14,12 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY lightfuse ./lightfuse
+# [otel]: self-tracing (OTEL_EXPORTER_OTLP_ENDPOINT), loaded only when that is set.
 # PIP_ONLY_BINARY: a dependency without a wheel for this platform fails the build here instead of pulling a
 # compiler into the image; the wheel build itself is pure Python (hatchling).
 RUN python -m venv /opt/lightfuse \
  && /opt/lightfuse/bin/pip wheel --no-deps --wheel-dir /tmp/wheels . \
- && /opt/lightfuse/bin/pip install /tmp/wheels/lightfuse-*.whl \
+ && /opt/lightfuse/bin/pip install "$(ls /tmp/wheels/lightfuse-*.whl)[otel]" \
  && /opt/lightfuse/bin/python -m compileall -q /opt/lightfuse/lib
 
 FROM ${PYTHON_IMAGE}

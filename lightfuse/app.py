@@ -30,6 +30,7 @@ from lightfuse.api import (
     traces,
 )
 from lightfuse.api.common import install_error_handlers
+from lightfuse.api.observability import MetricsServer, ObservabilityMiddleware
 from lightfuse.config import Settings
 from lightfuse.services.accounts import AccountService
 from lightfuse.services.annotations import AnnotationService
@@ -37,9 +38,12 @@ from lightfuse.services.auth import ApiKeyService
 from lightfuse.services.dataset_runs import DatasetRunService
 from lightfuse.services.datasets import DatasetService
 from lightfuse.services.experiments import ExperimentAwareOtlpIngestor, ExperimentRecorder
+from lightfuse.services.ingest_budget import IntakeBudget
 from lightfuse.services.ingestion_pipeline import IngestionPipeline
 from lightfuse.services.media import MediaService
 from lightfuse.services.model_registry import ModelRegistry
+from lightfuse.services.ops_health import Lifecycle
+from lightfuse.services.ops_metrics import OpsMetrics
 from lightfuse.services.otel_ingest import OtlpIngestor
 from lightfuse.services.otlp_offload import DecodeOffload
 from lightfuse.services.project_purge import ProjectPurger
@@ -68,19 +72,27 @@ class Services:
     annotations: AnnotationService
     purger: ProjectPurger
     storage: StorageHealth
+    metrics: OpsMetrics
+    budget: IntakeBudget
+    lifecycle: Lifecycle
     version: str = __version__
 
 
 def build_services(settings: Settings) -> Services:
-    engine = make_engine(settings.sqlalchemy_url, sqlite_synchronous=settings.sqlite_synchronous)
+    engine = make_engine(settings.sqlalchemy_url, sqlite_synchronous=settings.sqlite_synchronous,
+                         sqlite_memory_limit_mib=settings.sqlite_memory_limit_mib)
     migrate.upgrade(engine)
     keys = ApiKeyService(engine, settings.salt or "")
     accounts = AccountService(engine, keys)
     models = ModelRegistry(engine)
     storage = StorageHealth(engine, settings.data_dir)
+    metrics = OpsMetrics()
     pipeline = IngestionPipeline(
-        engine, models.price_book, max_pending_events=settings.ingest_queue_max_events, health=storage
+        engine, models.price_book, max_pending_events=settings.ingest_queue_max_events, health=storage,
+        metrics=metrics,
     )
+    budget = IntakeBudget(settings.ingest_queue_max_bytes)
+    _watch_state(metrics, engine, storage, pipeline, budget)
     accounts.provision(settings.init)
     blobs = build_blob_store(settings)
     media = MediaService(engine, blobs, settings.encryption_key or settings.salt or "",
@@ -94,7 +106,32 @@ def build_services(settings: Settings) -> Services:
                     prompts=PromptService(engine), media=media, datasets=DatasetService(engine, media),
                     dataset_runs=DatasetRunService(engine), annotations=AnnotationService(engine),
                     purger=ProjectPurger(engine, blobs, grace_seconds=settings.project_purge_grace_seconds),
-                    storage=storage)
+                    storage=storage, metrics=metrics, budget=budget, lifecycle=Lifecycle())
+
+
+def _watch_state(metrics: OpsMetrics, engine: Engine, storage: StorageHealth, pipeline: IngestionPipeline,
+                 budget: IntakeBudget) -> None:
+    """Gauges of live state, read at scrape time (nothing on the hot path updates them)."""
+    metrics.watch("lightfuse_store_writable", "1 while the store writes, 0 while writes fail for lack of space.",
+                  lambda: 0 if storage.full else 1)
+    metrics.watch("lightfuse_store_full_refusals", "Requests answered 503 because the store was out of space.",
+                  lambda: storage.refusals, counter=True)
+    metrics.watch("lightfuse_ingest_pending_events", "Ingested events waiting for the writer.",
+                  lambda: pipeline.pending_events)
+    metrics.watch("lightfuse_ingest_held_bytes", "Ingestion request bytes held (reading, decoding, waiting for "
+                  "the writer).", lambda: budget.held_bytes)
+    metrics.watch("lightfuse_ingest_max_bytes", "LIGHTFUSE_INGEST_QUEUE_MAX_BYTES.", lambda: budget.max_bytes)
+    pool = engine.pool
+
+    def pool_state():
+        # QueuePool on SQLite files and Postgres; another pool class reports what it has
+        for state in ("size", "checkedout", "overflow", "checkedin"):
+            read = getattr(pool, state, None)
+            if callable(read):
+                yield (state,), float(read())
+
+    metrics.watch_labelled("lightfuse_db_pool_connections", "The database connection pool: size (configured), "
+                           "checkedout (in use), checkedin (idle), overflow (beyond size).", ["state"], pool_state)
 
 
 def build_blob_store(settings: Settings) -> BlobStore:
@@ -115,14 +152,21 @@ def create_app(services: Services) -> FastAPI:
     async def lifespan(_app: FastAPI):
         services.pipeline.start()
         # API keys' last use, recorded in memory per request, reaches the database every 30 s
-        key_use = PeriodicDaemon("API key use", lambda _should_stop: services.keys.flush_last_used(),
-                                 interval=30, first_delay=30)
+        metrics = services.metrics
+        key_use = PeriodicDaemon("API key use", metrics.timed_job(
+            "api_key_use", lambda _should_stop: services.keys.flush_last_used()), interval=30, first_delay=30)
         # deleted projects' data (services/project_purge.py): soon after start, then every interval
         interval = services.settings.project_purge_interval_seconds
-        purge = PeriodicDaemon("project purge", services.purger.purge_due, interval=interval,
-                               first_delay=min(interval, 10))
+        purge = PeriodicDaemon("project purge", metrics.timed_job("project_purge", services.purger.purge_due),
+                               interval=interval, first_delay=min(interval, 10))
         key_use.start()
         purge.start()
+        settings = services.settings
+        metrics_server = None
+        if settings.metrics_port:
+            token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+            metrics_server = MetricsServer(metrics, settings.hostname, settings.metrics_port, token)
+            metrics_server.start()
         try:
             yield
         finally:
@@ -132,6 +176,10 @@ def create_app(services: Services) -> FastAPI:
             await asyncio.to_thread(services.pipeline.stop)
             await asyncio.to_thread(services.otlp.close)
             services.keys.flush_last_used()
+            if metrics_server is not None:
+                metrics_server.stop()
+            if tracing is not None:
+                await asyncio.to_thread(tracing.shutdown)
 
     app = FastAPI(title="Lightfuse", version=services.version, lifespan=lifespan, docs_url="/api/docs",
                   openapi_url="/api/openapi.json", redoc_url=None)
@@ -143,4 +191,13 @@ def create_app(services: Services) -> FastAPI:
                    models, prompts, datasets, media, comments, annotation_queues, scim):
         app.include_router(module.router)
     install_web(app, services)
+    # outermost: every request is counted and timed, and ingestion bodies are admitted before being read
+    app.add_middleware(ObservabilityMiddleware, metrics=services.metrics, budget=services.budget)
+    tracing = None
+    if services.settings.otel_exporter_otlp_endpoint:
+        from lightfuse.services import ops_tracing  # OpenTelemetry's SDK is loaded only when asked for
+
+        tracing = ops_tracing.install(app, services.engine, endpoint=services.settings.otel_exporter_otlp_endpoint,
+                                      service_name=services.settings.otel_service_name,
+                                      sampling_ratio=services.settings.otel_trace_sampling_ratio)
     return app

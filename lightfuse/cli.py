@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import orjson
 
-from lightfuse.config import ConfigError, Settings, load_settings
 from lightfuse.runtime import settle_heap
+
+if TYPE_CHECKING:
+    from lightfuse.config import Settings
 
 
 class _JsonFormatter(logging.Formatter):
@@ -43,13 +46,15 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from lightfuse.app import build_services, create_app
+    from lightfuse.server import DrainingServer
 
-    app = create_app(build_services(settings))
+    services = build_services(settings)
+    app = create_app(services)
     settle_heap()
     host = args.host or settings.hostname
     port = args.port or settings.port
     logging.getLogger("lightfuse").info("Lightfuse listening on http://%s:%s", host, port)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -57,8 +62,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         access_log=False,
         loop="uvloop",
         http="httptools",
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
+    DrainingServer(config, services.lifecycle.begin_stopping, settings.shutdown_delay_seconds).run()
     return 0
 
 
@@ -111,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     create.set_defaults(run=_keys_create)
 
     args = parser.parse_args(argv)
+    # imported here, not at the top: the OTLP decode helpers import this module (the server's __main__) when
+    # they start, and pydantic-settings would add ~15 MiB to each
+    from lightfuse.config import ConfigError, load_settings
+
     try:
         settings = load_settings()
     except (ConfigError, ValueError) as exc:

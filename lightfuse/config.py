@@ -118,10 +118,11 @@ class Settings(BaseSettings):
         60, gt=0, validation_alias=AliasChoices("LIGHTFUSE_PROJECT_PURGE_INTERVAL_SECONDS")
     )
     # OTLP exports are decoded in this many helper processes (started on the first large export), so that the
-    # server's GIL is left to HTTP and the writer; 0 decodes in the server process. Default: 1 where the machine
-    # has a second CPU for it.
+    # server's GIL is left to HTTP and the writer; 0 decodes in the server process. Default: 1 where the process
+    # may use a second CPU (a container's CPU limit counts: under `limits.cpu: 1` a helper would only add its
+    # ~25 MiB and take turns with the server for the one CPU).
     otlp_decode_processes: int = Field(
-        default_factory=lambda: 1 if (os.cpu_count() or 1) > 1 else 0,
+        default_factory=lambda: 1 if usable_cpus() >= 2 else 0,
         ge=0,
         le=64,
         validation_alias=AliasChoices("LIGHTFUSE_OTLP_DECODE_PROCESSES"),
@@ -171,6 +172,37 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("LIGHTFUSE_SSO_ENV_SNAPSHOT"),
         repr=False,
     )
+    # Request bodies the ingestion routes may hold at once (read, decoding, waiting for the writer); beyond,
+    # 503 + Retry-After before the body is read. Bounds memory where the event count does not (bench/README.md).
+    ingest_queue_max_bytes: int = Field(
+        2 * 1024 * 1024, gt=0, validation_alias=AliasChoices("LIGHTFUSE_INGEST_QUEUE_MAX_BYTES")
+    )
+    # SQLite's memory (page caches of every connection together, soft limit); 0 = no limit, each connection
+    # then caches up to 64 MiB.
+    sqlite_memory_limit_mib: int = Field(
+        16, ge=0, validation_alias=AliasChoices("LIGHTFUSE_SQLITE_MEMORY_LIMIT_MIB")
+    )
+    # Prometheus /metrics: on a port of its own when set (then 404 on the app's port), behind a bearer token
+    # when one is set.
+    metrics_port: int | None = Field(None, ge=1, le=65535, validation_alias=AliasChoices("LIGHTFUSE_METRICS_PORT"))
+    metrics_token: SecretStr | None = Field(None, validation_alias=AliasChoices("LIGHTFUSE_METRICS_TOKEN"))
+    # After SIGTERM: /api/public/ready answers 503 at once, requests are still served this many seconds (for
+    # load balancers to take the instance out), then the graceful shutdown starts.
+    shutdown_delay_seconds: float = Field(
+        5, ge=0, le=300, validation_alias=AliasChoices("LIGHTFUSE_SHUTDOWN_DELAY_SECONDS")
+    )
+    # How long the graceful shutdown waits for requests in flight before it cancels them.
+    shutdown_timeout_seconds: float = Field(
+        10, gt=0, le=600, validation_alias=AliasChoices("LIGHTFUSE_SHUTDOWN_TIMEOUT_SECONDS")
+    )
+    # Self-tracing with OpenTelemetry (Langfuse's names); nothing of OpenTelemetry's SDK is loaded when unset.
+    otel_exporter_otlp_endpoint: str | None = Field(
+        None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+    otel_service_name: str = Field("lightfuse", validation_alias=AliasChoices("OTEL_SERVICE_NAME"))
+    otel_trace_sampling_ratio: float = Field(
+        1.0, ge=0, le=1, validation_alias=AliasChoices("OTEL_TRACE_SAMPLING_RATIO")
+    )
     init: InitSettings = Field(default_factory=InitSettings)
     media: MediaStorageSettings = Field(default_factory=MediaStorageSettings)
 
@@ -198,6 +230,18 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url[len(prefix) :]
         return url
+
+
+def usable_cpus(cgroup_cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> float:
+    """The CPUs this process may use: the machine's, capped by a cgroup v2 CPU quota when one is set."""
+    cpus = float(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    try:
+        quota, period = cgroup_cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, int(quota) / int(period))
+    except (OSError, ValueError):
+        pass
+    return cpus
 
 
 def _secret_file(data_dir: Path, name: str, make) -> str:

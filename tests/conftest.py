@@ -149,6 +149,9 @@ def make_server(tmp_path: Path, backend: dict, **env_extra: str) -> Server:
         LANGFUSE_INIT_PROJECT_PUBLIC_KEY=public_key,
         LANGFUSE_INIT_PROJECT_SECRET_KEY=secret_key,
         LANGFUSE_LOG_LEVEL="warning",
+        # no load balancer to wait for: a stopped test server shuts down at once (tests/e2e/test_shutdown.py
+        # sets its own delay)
+        LIGHTFUSE_SHUTDOWN_DELAY_SECONDS="0",
     )
     if backend.get("database_url"):
         env.update(DATABASE_URL=backend["database_url"], SALT=backend["salt"],

@@ -11,7 +11,13 @@ from fastapi import APIRouter, Request
 
 from lightfuse.api.common import ApiError, JSONResponse, read_body, read_json
 from lightfuse.services.auth import AuthError
-from lightfuse.services.ingestion_events import EventError, ValidEvent, validate_event, without_nul
+from lightfuse.services.ingestion_events import (
+    EVENT_TYPES,
+    EventError,
+    ValidEvent,
+    validate_event,
+    without_nul,
+)
 from lightfuse.services.ingestion_pipeline import IntakeFull
 
 router = APIRouter()
@@ -24,8 +30,11 @@ def _typed_error(status: int, message: str, error: str, headers: dict | None = N
     return JSONResponse({"error": error, "message": message}, status, headers=headers)
 
 
-def validate_batch(batch: list, access_level: str) -> tuple[list[ValidEvent], list[dict], list[str]]:
-    """Validate every element; returns (valid events, per-event error dicts, ids reported as successes)."""
+def validate_batch(
+    batch: list, access_level: str, invalid_types: dict[str, int] | None = None
+) -> tuple[list[ValidEvent], list[dict], list[str]]:
+    """Validate every element; returns (valid events, per-event error dicts, ids reported as successes).
+    ``invalid_types`` (when given) counts the refused events by type (``unknown`` outside ``EVENT_TYPES``)."""
     valid: list[ValidEvent] = []
     errors: list[dict] = []
     for raw in batch:
@@ -33,6 +42,10 @@ def validate_batch(batch: list, access_level: str) -> tuple[list[ValidEvent], li
         if result is None:  # sdk-log: neither a success nor an error
             continue
         if isinstance(result, EventError):
+            if invalid_types is not None:
+                raw_type = raw.get("type") if isinstance(raw, dict) else None
+                label = raw_type if raw_type in EVENT_TYPES else "unknown"
+                invalid_types[label] = invalid_types.get(label, 0) + 1
             errors.append(
                 {"id": result.id, "status": result.status, "message": result.message, "error": result.error}
             )
@@ -42,9 +55,22 @@ def validate_batch(batch: list, access_level: str) -> tuple[list[ValidEvent], li
 
 
 async def ingest_events(request: Request, project_id: str, valid: list[ValidEvent]) -> dict[str, str]:
-    """Hand events to the writer; returns event id -> failure message for events that were not stored."""
-    pipeline = request.app.state.services.pipeline
-    return await pipeline.submit(project_id, valid)
+    """Hand events to the writer; returns event id -> failure message for events that were not stored.
+    A refusal (``IntakeFull``) is counted in the metrics and raised on."""
+    services = request.app.state.services
+    try:
+        return await services.pipeline.submit(project_id, valid)
+    except IntakeFull as exc:
+        count_refusal(services.metrics, exc.reason, valid)
+        raise
+
+
+def count_refusal(metrics, reason: str, events: list[ValidEvent]) -> None:
+    metrics.intake_refusals.labels(reason).inc()
+    refused: dict[str, int] = {}
+    for ev in events:
+        refused[ev.type] = refused.get(ev.type, 0) + 1
+    metrics.count_events(refused, "refused")
 
 
 @router.post("/api/public/ingestion")
@@ -67,7 +93,10 @@ async def ingestion(request: Request):
         return JSONResponse(
             {"message": "Invalid request data", "errors": ["body must be an object with an array 'batch'"]}, 400
         )
-    valid, errors, success_ids = validate_batch(payload["batch"], auth.access_level)
+    invalid_types: dict[str, int] = {}
+    valid, errors, success_ids = validate_batch(payload["batch"], auth.access_level, invalid_types)
+    if invalid_types:
+        request.app.state.services.metrics.count_events(invalid_types, "invalid")
     try:
         failures = await ingest_events(request, auth.project_id, valid)
     except IntakeFull as exc:

@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from lightfuse.api.common import ApiError, JSONResponse, project_auth, read_body
+from lightfuse.api.ingestion import count_refusal
 from lightfuse.services.ingestion_pipeline import IntakeFull
 from lightfuse.services.otel_ingest import OtlpDecodeError, OtlpRejected
 
@@ -59,7 +60,8 @@ async def otlp_traces(request: Request):
         return _ok(content_type)
     try:
         failures = await ingestor.ingest(auth.project_id, events)
-    except IntakeFull:
+    except IntakeFull as exc:
+        count_refusal(request.app.state.services.metrics, exc.reason, events)
         raise ApiError(503, "Ingestion is busy, retry shortly", headers={"Retry-After": "1"}) from None
     if failures:
         raise ApiError(500, "Internal Server Error", "spans could not be stored")

@@ -31,6 +31,7 @@ from lightfuse.services.rows import OBSERVATION_TYPES, EntityKind
 
 __all__ = [
     "EventError",
+    "EVENT_TYPES",
     "ValidEvent",
     "normalise_environment",
     "parse_iso_timestamp",
@@ -226,6 +227,8 @@ def _with_epoch_ms_times(spec: _Spec) -> _Spec:
 
 # The same schemas for mapped events, whose times are epoch ms (see validate_event's epoch_ms_times).
 _EVENT_SPECS_EPOCH_MS: dict[str, _Spec] = {t: _with_epoch_ms_times(spec) for t, spec in _EVENT_SPECS.items()}
+# every event type the API takes: a bounded label set for the metrics
+EVENT_TYPES = frozenset(_EVENT_SPECS)
 
 _SCORES_ONLY_TYPES = frozenset(("score-create", "sdk-log"))
 _INTERNAL_ONLY_TYPES = {

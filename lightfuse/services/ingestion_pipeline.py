@@ -41,6 +41,7 @@ from lightfuse.runtime import name_os_thread
 from lightfuse.services.auth import now_ms
 from lightfuse.services.entity_merge import log_body, merge_entity, needs_replay
 from lightfuse.services.ingestion_events import ValidEvent
+from lightfuse.services.ops_metrics import BatchTally, OpsMetrics
 from lightfuse.services.pricing import observation_enrichment
 from lightfuse.services.storage_health import StorageHealth
 from lightfuse.store.capacity import StoreFull, disk_full_as_store_full
@@ -59,7 +60,12 @@ _MERGE_ROUNDS = 4
 
 
 class IntakeFull(Exception):
-    """The writer is behind by more than the configured number of events."""
+    """The writer is behind by more than the configured number of events (``reason`` "queue_full"), or the
+    pipeline is stopping ("shutting_down")."""
+
+    def __init__(self, message: str, reason: str = "queue_full") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass
@@ -77,12 +83,16 @@ class IngestionPipeline:
         max_pending_events: int = 200_000,
         on_commit: Callable[[int], None] | None = None,
         health: StorageHealth | None = None,
+        metrics: OpsMetrics | None = None,
     ) -> None:
         self._engine = engine
         self._price_books = price_books
         self._max_pending = max_pending_events
         self._on_commit = on_commit
         self._health = health
+        self._metrics = metrics
+        # monotonic time of the last successful commit (None before the first): /api/public/health reads it
+        self.last_commit_monotonic: float | None = None
         self._queue: deque[_Submission] = deque()
         self._pending_events = 0
         self._cond = threading.Condition()
@@ -122,7 +132,7 @@ class IngestionPipeline:
             return sub.future
         with self._cond:
             if self._stopping:
-                raise IntakeFull("shutting down")
+                raise IntakeFull("shutting down", "shutting_down")
             if self._pending_events + len(events) > self._max_pending and self._pending_events > 0:
                 raise IntakeFull(f"{self._pending_events} events are waiting to be written")
             self._queue.append(sub)
@@ -166,8 +176,10 @@ class IngestionPipeline:
                 self._conn = None
 
     def _write(self, taken: list[_Submission]) -> None:
+        started = time.perf_counter()
         try:
-            self._commit(taken)
+            tally = self._commit(taken)
+            self._record_commit(started, taken, tally)
             results: list[tuple[_Submission, dict[str, str] | StoreFull]] = [(s, {}) for s in taken]
         except StoreFull as exc:  # no point in retrying one by one: every commit needs space
             log.warning("group commit of %d submissions failed, the store is full: %s", len(taken), exc)
@@ -200,23 +212,35 @@ class IngestionPipeline:
                 sub.future.set_result(failures)
 
     def _commit_alone(self, sub: _Submission) -> dict[str, str] | StoreFull:
+        started = time.perf_counter()
         try:
-            self._commit([sub])
+            self._record_commit(started, [sub], self._commit([sub]))
             return {}
         except StoreFull as exc:
             return exc
         except Exception:
             log.exception("a submission of %d events could not be stored", len(sub.events))
+            if self._metrics is not None:
+                self._metrics.commits.labels("failed").inc()
+                self._metrics.count_events(_count_types(sub.events), "failed")
             return {e.id: "Internal Server Error" for e in sub.events}
 
-    def _commit(self, subs: list[_Submission]) -> None:
+    def _record_commit(self, started: float, subs: list[_Submission], tally: BatchTally) -> None:
+        self.last_commit_monotonic = time.monotonic()
+        if self._metrics is not None:
+            count = sum(len(s.events) for s in subs)
+            now = now_ms()
+            lags = [max(0.0, (now - newest) / 1000) for newest in tally.newest_event_ms.values()]
+            self._metrics.record_commit(time.perf_counter() - started, count, tally, lags)
+
+    def _commit(self, subs: list[_Submission]) -> BatchTally:
+        """One transaction for ``subs``; returns what it stored, for the metrics (applied only after commit)."""
         by_project: dict[str, list[ValidEvent]] = defaultdict(list)
         for sub in subs:
             by_project[sub.project_id].extend(sub.events)
         for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
             try:
-                self._commit_once(by_project)
-                return
+                return self._commit_once(by_project)
             except Exception as exc:
                 # another process's writer on the same Postgres deadlocked this transaction: run it again (it
                 # rolled back whole, nothing was acknowledged); a short random pause lets the two drift apart
@@ -224,8 +248,10 @@ class IngestionPipeline:
                     raise
                 log.info("commit conflicted with another writer (attempt %d): %s", attempt, exc)
                 time.sleep(random.uniform(0.0, 0.02 * attempt))
+        raise AssertionError("unreachable")  # the last attempt returns or raises
 
-    def _commit_once(self, by_project: dict[str, list[ValidEvent]]) -> None:
+    def _commit_once(self, by_project: dict[str, list[ValidEvent]]) -> BatchTally:
+        tally = BatchTally()  # a fresh one per attempt: a rolled-back attempt's counts go with it
         if self._conn is None:
             self._conn = writer_connection(self._engine)
         conn = self._conn
@@ -234,17 +260,23 @@ class IngestionPipeline:
             # writes, and another connection's commit in between would otherwise fail the upgrade at once
             with disk_full_as_store_full(), conn.begin():
                 for project_id in sorted(by_project):  # one order for all writers: see tw.get_rows
-                    self._write_project(conn, project_id, by_project[project_id])
+                    self._write_project(conn, project_id, by_project[project_id], tally)
         except Exception:
             # a broken connection must not poison the next commit
             self._conn = None
             conn.close()
             raise
+        return tally
 
-    def _write_project(self, conn, project_id: str, events: list[ValidEvent]) -> None:
+    def _write_project(self, conn, project_id: str, events: list[ValidEvent], tally: BatchTally) -> None:
         now = now_ms()
         groups: dict[str, dict[str, list[ValidEvent]]] = {"trace": {}, "observation": {}, "score": {}}
+        type_counts = tally.events
+        newest = 0
         for ev in events:
+            type_counts[ev.type] += 1
+            if ev.timestamp > newest:
+                newest = ev.timestamp
             entity_id = ev.entity_id
             if entity_id is None:
                 if ev.kind != "score":
@@ -252,6 +284,7 @@ class IngestionPipeline:
                 entity_id = str(uuid.uuid4())
                 ev = _with_entity_id(ev, entity_id)
             groups[ev.kind].setdefault(entity_id, []).append(ev)
+        tally.newest_event_ms[project_id] = max(newest, tally.newest_event_ms.get(project_id, 0))
 
         sessions: dict[str, dict] = {}
         log_rows: list[dict] = []
@@ -263,7 +296,7 @@ class IngestionPipeline:
                 if not by_entity:
                     break
                 by_entity = self._merge_kind(
-                    conn, project_id, kind, by_entity, now, get_config, sessions, log_rows
+                    conn, project_id, kind, by_entity, now, get_config, sessions, log_rows, tally
                 )
             if by_entity:
                 raise RuntimeError(f"{len(by_entity)} {kind} rows kept changing under concurrent writers")
@@ -284,6 +317,7 @@ class IngestionPipeline:
         get_config: Callable[[str], dict | None],
         sessions: dict[str, dict],
         log_rows: list[dict],
+        tally: BatchTally,
     ) -> dict[str, list[ValidEvent]]:
         """Merge and write one kind's entities; returns those to merge again (see tw.write_entity_rows)."""
         stored = tw.get_rows(conn, kind, project_id, list(by_entity))
@@ -325,6 +359,10 @@ class IngestionPipeline:
                 }
             rows.append(row)
         again = tw.write_entity_rows(conn, kind, rows, _Unstored(stored))
+        if kind == "observation":  # for the metrics: what this round wrote (one merged again is counted then)
+            for row in rows:
+                if not (again and row["id"] in again):
+                    tally.add_observation(project_id, row, stored.get(row["id"]))
         for eid, evs in by_entity.items():
             if again and eid in again:
                 continue
@@ -357,6 +395,13 @@ class _Unstored:
 
     def __contains__(self, entity_id: object) -> bool:
         return entity_id not in self._stored
+
+
+def _count_types(events: list[ValidEvent]) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for ev in events:
+        counts[ev.type] += 1
+    return counts
 
 
 def _config_lookup(conn, project_id: str) -> Callable[[str], dict | None]:

@@ -12,7 +12,10 @@ Contract:
   what it raises (``OtlpDecodeError``, ``OtlpRejected``) - wherever it ran;
 * small exports, and every export while the pool is starting or after a child died, run in the calling
   thread: nothing waits for a process to start, and no input is lost to a dead child;
-* ``close`` stops the children; a pool that is never used never starts one.
+* ``close`` stops the children; a pool that is never used never starts one;
+* at most ``processes + 1`` exports are decoded at once (in the children and inline together): each decode
+  turns its body into several times as many bytes of Python objects, and the request thread pool would
+  otherwise run dozens at once under overload; the others wait holding only their bodies.
 """
 
 from __future__ import annotations
@@ -65,8 +68,13 @@ class DecodeOffload:
         self._pool: ProcessPoolExecutor | None = None
         self._ready = False
         self._closed = False
+        self._slots = threading.BoundedSemaphore(processes + 1)
 
     def run(self, body: bytes, content_type: str, content_encoding: str | None, now_ms: int) -> MappedExport:
+        with self._slots:
+            return self._run(body, content_type, content_encoding, now_ms)
+
+    def _run(self, body: bytes, content_type: str, content_encoding: str | None, now_ms: int) -> MappedExport:
         pool = self._pool if self._ready else None
         if pool is None:
             if self._processes > 0 and len(body) >= self._min_bytes:

@@ -145,7 +145,7 @@ def _names_lightfuse_reads() -> set[str]:
 
 # Passed under Langfuse's names for features Lightfuse does not have yet; values.yaml says so for each.
 NOT_READ_YET = re.compile(
-    r"^(REDIS_\w+|CLICKHOUSE_\w+|OTEL_(EXPORTER_OTLP_ENDPOINT|SERVICE_NAME|TRACE_SAMPLING_RATIO)"
+    r"^(REDIS_\w+|CLICKHOUSE_\w+"
     r"|AUTH_DISABLE_USERNAME_PASSWORD|AUTH_[A-Z0-9_]+?_(CLIENT_ID|CLIENT_SECRET|ISSUER|ALLOW_ACCOUNT_LINKING|NAME|SCOPE)"
     r"|LANGFUSE_S3_BATCH_EXPORT_\w+)$"
 )

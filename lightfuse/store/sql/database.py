@@ -71,8 +71,13 @@ def _register_fast_adapters(dbapi: Any) -> None:
     dbapi.register_adapter(bool, int)
 
 
-def make_engine(url: str, *, sqlite_synchronous: str = "normal", pool_size: int = 8) -> Engine:
-    """An engine with JSON through orjson; on SQLite WAL mode so readers never wait for the writer."""
+def make_engine(url: str, *, sqlite_synchronous: str = "normal", pool_size: int = 8,
+                sqlite_memory_limit_mib: int | None = None) -> Engine:
+    """An engine with JSON through orjson; on SQLite WAL mode so readers never wait for the writer.
+
+    ``sqlite_memory_limit_mib``: SQLite's soft heap limit, process-wide: past it SQLite gives back page-cache
+    pages of every connection instead of letting each grow to its own 64 MiB cache (the writer's, the
+    checkpointer's and each reader's would otherwise add up under load; bench/memory_bench.py)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
@@ -103,6 +108,8 @@ def make_engine(url: str, *, sqlite_synchronous: str = "normal", pool_size: int 
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA cache_size=-65536")
+            if sqlite_memory_limit_mib:
+                cur.execute(f"PRAGMA soft_heap_limit={int(sqlite_memory_limit_mib) * 1024 * 1024}")
             cur.execute("PRAGMA temp_store=MEMORY")
             # a WAL rewound after a load peak is cut back to this size instead of keeping its peak size on disk
             cur.execute(f"PRAGMA journal_size_limit={64 * 1024 * 1024}")
