@@ -121,10 +121,17 @@ def main() -> int:
     data = Path(tempfile.mkdtemp(prefix="lightfuse-bench-"))
     print("data dir:", data)
     port = free_port()
-    env = dict(os.environ, PORT=str(port), HOSTNAME="127.0.0.1", LIGHTFUSE_DATA_DIR=str(data / "data"),
-               LANGFUSE_INIT_ORG_ID="bench", LANGFUSE_INIT_PROJECT_ID="bench",
-               LANGFUSE_INIT_PROJECT_PUBLIC_KEY="pk-lf-bench", LANGFUSE_INIT_PROJECT_SECRET_KEY="sk-lf-bench",
-               LANGFUSE_LOG_LEVEL="warning")
+    env = dict(
+        os.environ,
+        PORT=str(port),
+        HOSTNAME="127.0.0.1",
+        LIGHTFUSE_DATA_DIR=str(data / "data"),
+        LANGFUSE_INIT_ORG_ID="bench",
+        LANGFUSE_INIT_PROJECT_ID="bench",
+        LANGFUSE_INIT_PROJECT_PUBLIC_KEY="pk-lf-bench",
+        LANGFUSE_INIT_PROJECT_SECRET_KEY="sk-lf-bench",
+        LANGFUSE_LOG_LEVEL="warning",
+    )
     for k in ("DATABASE_URL", "SALT"):
         env.pop(k, None)
     server = subprocess.Popen([sys.executable, "-m", "lightfuse.cli", "serve"], env=env)
@@ -139,13 +146,33 @@ def main() -> int:
         time.sleep(2)
         idle = rss_mb(server.pid)
         if a.otlp:
-            cmd = [sys.executable, str(SHARED_BENCH / "otlp_load.py"), url + "/api/public/otel/v1/traces",
-                   "--traces", str(a.traces), "--batch", str(a.batch), "--conc", str(a.conc),
-                   "--auth", "pk-lf-bench:sk-lf-bench"]
+            cmd = [
+                sys.executable,
+                str(SHARED_BENCH / "otlp_load.py"),
+                url + "/api/public/otel/v1/traces",
+                "--traces",
+                str(a.traces),
+                "--batch",
+                str(a.batch),
+                "--conc",
+                str(a.conc),
+                "--auth",
+                "pk-lf-bench:sk-lf-bench",
+            ]
         else:
-            cmd = [sys.executable, str(SHARED_BENCH / "ingest_load.py"), url, "--auth", "pk-lf-bench:sk-lf-bench",
-                   "--traces", str(a.traces), "--traces-per-request", str(a.traces_per_request),
-                   "--conc", str(a.conc)]
+            cmd = [
+                sys.executable,
+                str(SHARED_BENCH / "ingest_load.py"),
+                url,
+                "--auth",
+                "pk-lf-bench:sk-lf-bench",
+                "--traces",
+                str(a.traces),
+                "--traces-per-request",
+                str(a.traces_per_request),
+                "--conc",
+                str(a.conc),
+            ]
         print("load:", " ".join(cmd[1:]))
         helpers_before = {c: cpu_seconds(c) for c in children(server.pid)}
         cpu_before = cpu_seconds(server.pid)
@@ -158,21 +185,29 @@ def main() -> int:
         load_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         load_cpu = (load_after.ru_utime + load_after.ru_stime) - (load_before.ru_utime + load_before.ru_stime)
         server_cpu = cpu_seconds(server.pid) - cpu_before
-        threads = {name: cpu - threads_before.get(name, 0.0) for name, cpu in cpu_by_thread(server.pid).items()}
+        threads = {
+            name: cpu - threads_before.get(name, 0.0) for name, cpu in cpu_by_thread(server.pid).items()
+        }
         helpers = children(server.pid)
         helper_cpu = sum(cpu_seconds(c) - helpers_before.get(c, 0.0) for c in helpers)
         peak = rss_mb(server.pid)
         helper_rss = sum(rss_mb(c) for c in helpers)
         db = sqlite3.connect(data / "data" / "lightfuse.db")
-        counts = {t: db.execute(f"select count(*) from {t}").fetchone()[0]
-                  for t in ("traces", "observations", "scores", "ingestion_events")}
-        print(f"idle_rss_mb={idle:.1f} rss_after_load_mb={peak:.1f} server_cpu_s={server_cpu:.2f} "
-              f"helper_processes={len(helpers)} helper_rss_mb={helper_rss:.1f} helper_cpu_s={helper_cpu:.2f}")
+        counts = {
+            t: db.execute(f"select count(*) from {t}").fetchone()[0]
+            for t in ("traces", "observations", "scores", "ingestion_events")
+        }
+        print(
+            f"idle_rss_mb={idle:.1f} rss_after_load_mb={peak:.1f} server_cpu_s={server_cpu:.2f} "
+            f"helper_processes={len(helpers)} helper_rss_mb={helper_rss:.1f} helper_cpu_s={helper_cpu:.2f}"
+        )
         busiest_first = sorted(threads.items(), key=lambda item: -item[1])
         print("server_cpu_by_thread_s:", " ".join(f"{n}={c:.2f}" for n, c in busiest_first if c >= 0.01))
         # with everything on one machine, how busy its cores were says whether the run was CPU-bound
-        print(f"load_generator_cpu_s={load_cpu:.2f} (with building its requests) "
-              f"machine_busy_while_serving={sampler.busy_fraction():.0%} of {os.cpu_count()} cores")
+        print(
+            f"load_generator_cpu_s={load_cpu:.2f} (with building its requests) "
+            f"machine_busy_while_serving={sampler.busy_fraction():.0%} of {os.cpu_count()} cores"
+        )
         print("stored:", " ".join(f"{k}={v}" for k, v in counts.items()))
         if a.otlp:
             # what the load generator spends building its requests before it sends any, timed here apart, so

@@ -35,8 +35,10 @@ MIXES = {
 }
 AUTH = "pk-lf-bench:sk-lf-bench"
 # ../shared/bench next to the main checkout, or two levels up from a worktree under /work/wt/<name>
-SHARED_BENCH = next((p for p in (ROOT.parent / "shared" / "bench", ROOT.parent.parent / "shared" / "bench")
-                     if p.is_dir()), ROOT.parent / "shared" / "bench")
+SHARED_BENCH = next(
+    (p for p in (ROOT.parent / "shared" / "bench", ROOT.parent.parent / "shared" / "bench") if p.is_dir()),
+    ROOT.parent / "shared" / "bench",
+)
 
 
 class TreeRss(threading.Thread):
@@ -65,10 +67,32 @@ class TreeRss(threading.Thread):
 
 def generator(kind: str, url: str, conc: int, per_request: int, traces: int) -> list[str]:
     if kind == "otlp":
-        return [sys.executable, str(SHARED_BENCH / "otlp_load.py"), url + "/api/public/otel/v1/traces",
-                "--traces", str(traces), "--batch", str(per_request), "--conc", str(conc), "--auth", AUTH]
-    return [sys.executable, str(SHARED_BENCH / "ingest_load.py"), url, "--auth", AUTH, "--traces", str(traces),
-            "--traces-per-request", str(per_request), "--conc", str(conc)]
+        return [
+            sys.executable,
+            str(SHARED_BENCH / "otlp_load.py"),
+            url + "/api/public/otel/v1/traces",
+            "--traces",
+            str(traces),
+            "--batch",
+            str(per_request),
+            "--conc",
+            str(conc),
+            "--auth",
+            AUTH,
+        ]
+    return [
+        sys.executable,
+        str(SHARED_BENCH / "ingest_load.py"),
+        url,
+        "--auth",
+        AUTH,
+        "--traces",
+        str(traces),
+        "--traces-per-request",
+        str(per_request),
+        "--conc",
+        str(conc),
+    ]
 
 
 def main() -> int:
@@ -80,10 +104,18 @@ def main() -> int:
 
     data = Path(tempfile.mkdtemp(prefix="lightfuse-membench-"))
     port = free_port()
-    env = dict(os.environ, PORT=str(port), HOSTNAME="127.0.0.1", LIGHTFUSE_DATA_DIR=str(data / "data"),
-               LANGFUSE_INIT_ORG_ID="bench", LANGFUSE_INIT_PROJECT_ID="bench",
-               LANGFUSE_INIT_PROJECT_PUBLIC_KEY="pk-lf-bench", LANGFUSE_INIT_PROJECT_SECRET_KEY="sk-lf-bench",
-               LANGFUSE_LOG_LEVEL="warning", LIGHTFUSE_SHUTDOWN_DELAY_SECONDS="0")
+    env = dict(
+        os.environ,
+        PORT=str(port),
+        HOSTNAME="127.0.0.1",
+        LIGHTFUSE_DATA_DIR=str(data / "data"),
+        LANGFUSE_INIT_ORG_ID="bench",
+        LANGFUSE_INIT_PROJECT_ID="bench",
+        LANGFUSE_INIT_PROJECT_PUBLIC_KEY="pk-lf-bench",
+        LANGFUSE_INIT_PROJECT_SECRET_KEY="sk-lf-bench",
+        LANGFUSE_LOG_LEVEL="warning",
+        LIGHTFUSE_SHUTDOWN_DELAY_SECONDS="0",
+    )
     for k in ("DATABASE_URL", "SALT"):
         env.pop(k, None)
     env.update(kv.split("=", 1) for kv in a.env)
@@ -106,8 +138,11 @@ def main() -> int:
         for kind, conc, per_request, traces in MIXES[a.mix]:
             log = tempfile.TemporaryFile()
             logs.append((kind, conc, per_request, log))
-            loads.append(subprocess.Popen(generator(kind, url, conc, per_request, traces), stdout=log,
-                                          stderr=subprocess.STDOUT))
+            loads.append(
+                subprocess.Popen(
+                    generator(kind, url, conc, per_request, traces), stdout=log, stderr=subprocess.STDOUT
+                )
+            )
         deadline = time.monotonic() + a.seconds
         while time.monotonic() < deadline and any(p.poll() is None for p in loads):
             time.sleep(0.2)
@@ -130,10 +165,14 @@ def main() -> int:
         for kind, conc, per_request, log in logs:
             log.seek(0)
             tail = log.read().decode(errors="replace").strip().splitlines()[-2:]
-            print(f"  {kind} x{conc} ({per_request} traces/request): {' | '.join(tail) or '(stopped at deadline)'}")
-        print(f"idle_rss_mib={idle:.1f} peak_tree_rss_mib={sampler.peak_tree:.1f} "
-              f"peak_server_rss_mib={sampler.peak_server:.1f} peak_helpers_rss_mib={sampler.peak_helpers:.1f} "
-              f"helpers={sampler.max_helpers} refused_requests_503={refusals:.0f} events_stored={stored:.0f}")
+            print(
+                f"  {kind} x{conc} ({per_request} traces/request): {' | '.join(tail) or '(stopped at deadline)'}"
+            )
+        print(
+            f"idle_rss_mib={idle:.1f} peak_tree_rss_mib={sampler.peak_tree:.1f} "
+            f"peak_server_rss_mib={sampler.peak_server:.1f} peak_helpers_rss_mib={sampler.peak_helpers:.1f} "
+            f"helpers={sampler.max_helpers} refused_requests_503={refusals:.0f} events_stored={stored:.0f}"
+        )
     finally:
         for p in loads:
             if p.poll() is None:

@@ -5,12 +5,12 @@ stages the server runs for each request, one after the other, and prints CPU mic
 
   decode    protobuf -> normalised span dicts           (ingest/otlp_decode.py)
   map       span dicts -> Langfuse events                (ingest/otlp_mapping.py)
-  validate  events -> ValidEvents                        (services/ingestion_events.py)
-  write     the writer's group commits, 8 requests each  (services/ingestion_pipeline.py, SQLite file), and
+  validate  events -> ValidEvents                        (services/ingestion/events.py)
+  write     the writer's group commits, 8 requests each  (services/ingestion/pipeline.py, SQLite file), and
             of that the part spent in the driver's execute and commit calls (SQLite's own work, binding
             included) against the writer's Python
   handback  unpickling an export's validated events: what the server pays per span when a decode helper
-            process did decode, map and validate (services/otlp_offload.py)
+            process did decode, map and validate (services/ingestion/otlp_offload.py)
 
 It also prints a fixed pure-Python loop's time, so figures from machines of different speed can be compared.
 CPU time (time.process_time) rather than wall time keeps other processes on the machine out of the figures.
@@ -37,8 +37,8 @@ from lightfuse.config import Settings
 from lightfuse.ingest.otlp_decode import decode_export
 from lightfuse.ingest.otlp_mapping import spans_to_events
 from lightfuse.runtime import settle_heap
-from lightfuse.services.ingestion_events import ValidEvent, validate_event
-from lightfuse.services.ingestion_pipeline import _Submission
+from lightfuse.services.ingestion.events import ValidEvent, validate_event
+from lightfuse.services.ingestion.pipeline import _Submission
 
 ROOT = Path(__file__).resolve().parent.parent
 LOAD_GENERATOR = ROOT.parent / "shared" / "bench" / "otlp_load.py"
@@ -104,7 +104,9 @@ def main() -> int:
     a = ap.parse_args()
 
     data_dir = tempfile.mkdtemp(prefix="lightfuse-stages-")
-    os.environ.update(LIGHTFUSE_DATA_DIR=data_dir, LANGFUSE_INIT_ORG_ID="bench", LANGFUSE_INIT_PROJECT_ID="bench")
+    os.environ.update(
+        LIGHTFUSE_DATA_DIR=data_dir, LANGFUSE_INIT_ORG_ID="bench", LANGFUSE_INIT_PROJECT_ID="bench"
+    )
     services = build_services(Settings())
     try:
         run(services, payloads(a.requests))
@@ -140,17 +142,23 @@ def run(services: Services, bodies: list[bytes]) -> None:
     def write() -> None:
         # the writer's own commit step, without its thread: one group commit per PER_COMMIT requests
         for i in range(0, len(validated), PER_COMMIT):
-            services.pipeline._commit([_Submission("bench", events) for events in validated[i : i + PER_COMMIT]])
+            services.pipeline._commit(
+                [_Submission("bench", events) for events in validated[i : i + PER_COMMIT]]
+            )
 
     with driver:
         write_us, _ = per_span(write)
     sqlite_us = driver.seconds / spans * 1e6
     total = decode_us + map_us + validate_us + write_us
     print(f"spans={spans} reference_loop_s={reference_loop():.3f}")
-    print(f"decode={decode_us:.1f} map={map_us:.1f} validate={validate_us:.1f} write={write_us:.1f} "
-          f"total={total:.1f} us/span (CPU); handback={handback_us:.1f} (server side, with a decode helper)")
-    print(f"write: sqlite={sqlite_us:.1f} (execute and commit calls, binding included) "
-          f"python={write_us - sqlite_us:.1f} us/span")
+    print(
+        f"decode={decode_us:.1f} map={map_us:.1f} validate={validate_us:.1f} write={write_us:.1f} "
+        f"total={total:.1f} us/span (CPU); handback={handback_us:.1f} (server side, with a decode helper)"
+    )
+    print(
+        f"write: sqlite={sqlite_us:.1f} (execute and commit calls, binding included) "
+        f"python={write_us - sqlite_us:.1f} us/span"
+    )
 
 
 if __name__ == "__main__":

@@ -50,8 +50,10 @@ def pct(samples: list[float], p: float) -> str:
 
 
 def report(title: str, samples: list[float]) -> None:
-    print(f"{title:<28} p50 {pct(samples, 50)}  p90 {pct(samples, 90)}  p99 {pct(samples, 99)}  "
-          f"mean {statistics.fmean(samples) * 1000:.3f} ms  (n={len(samples)})")
+    print(
+        f"{title:<28} p50 {pct(samples, 50)}  p90 {pct(samples, 90)}  p99 {pct(samples, 99)}  "
+        f"mean {statistics.fmean(samples) * 1000:.3f} ms  (n={len(samples)})"
+    )
 
 
 def main() -> int:
@@ -62,20 +64,32 @@ def main() -> int:
 
     pk, sk = f"pk-lf-{uuid.uuid4()}", f"sk-lf-{uuid.uuid4()}"
     data_dir = Path(tempfile.mkdtemp(prefix="lf-prompt-bench-")) / "data"
-    overrides: dict = {"data_dir": data_dir, "init": InitSettings(
-        org_id="bench-org", project_id="bench", project_public_key=pk, project_secret_key=sk)}
+    overrides: dict = {
+        "data_dir": data_dir,
+        "init": InitSettings(
+            org_id="bench-org", project_id="bench", project_public_key=pk, project_secret_key=sk
+        ),
+    }
     if args.database_url:
         overrides.update(database_url=args.database_url, salt="bench-salt", nextauth_secret="bench-secret")
     services = build_services(load_settings(**overrides))
-    services.prompts.create("bench", {"name": "shared/policy", "prompt": "Be kind. " * 50, "labels": ["production"]})
-    services.prompts.create("bench", {
-        "name": "support/system",
-        "prompt": "You help {{user}}.\n@@@langfusePrompt:name=shared/policy|label=production@@@",
-        "labels": ["production"], "config": {"model": "gpt-4o", "temperature": 0.2},
-    })
+    services.prompts.create(
+        "bench", {"name": "shared/policy", "prompt": "Be kind. " * 50, "labels": ["production"]}
+    )
+    services.prompts.create(
+        "bench",
+        {
+            "name": "support/system",
+            "prompt": "You help {{user}}.\n@@@langfusePrompt:name=shared/policy|label=production@@@",
+            "labels": ["production"],
+            "config": {"model": "gpt-4o", "temperature": 0.2},
+        },
+    )
 
     timed = Timed(create_app(services))
-    server = uvicorn.Server(uvicorn.Config(timed, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(timed, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:

@@ -37,8 +37,8 @@ from sqlalchemy import func, select
 
 from lightfuse.app import build_services, create_app
 from lightfuse.config import InitSettings, load_settings
-from lightfuse.services.ingestion_events import ValidEvent, validate_event
-from lightfuse.services.ingestion_pipeline import MAX_EVENTS_PER_COMMIT, IngestionPipeline
+from lightfuse.services.ingestion.events import ValidEvent, validate_event
+from lightfuse.services.ingestion.pipeline import MAX_EVENTS_PER_COMMIT, IngestionPipeline
 from lightfuse.store.sql.tables import observations
 
 PROJECT = "bench"
@@ -81,33 +81,60 @@ def trace_events(rng: random.Random, i: int, ts: int, obs_per_trace: int) -> lis
         n += 1
         ev.append({"id": f"{tid}-e{n}", "type": kind, "timestamp": iso(at), "body": body})
 
-    add("trace-create", {
-        "id": tid, "timestamp": iso(ts), "name": f"flow-{i % 20}", "userId": user, "sessionId": session,
-        "tags": ["bench", f"t{i % 5}"], "metadata": {"region": ("eu", "us")[i % 2]},
-        "input": {"q": f"question {i}"}, "output": {"a": f"answer {i}"},
-    }, ts)
+    add(
+        "trace-create",
+        {
+            "id": tid,
+            "timestamp": iso(ts),
+            "name": f"flow-{i % 20}",
+            "userId": user,
+            "sessionId": session,
+            "tags": ["bench", f"t{i % 5}"],
+            "metadata": {"region": ("eu", "us")[i % 2]},
+            "input": {"q": f"question {i}"},
+            "output": {"a": f"answer {i}"},
+        },
+        ts,
+    )
     end = ts + 200 * obs_per_trace + 100
     root = f"{tid}-o0"
-    add("span-create", {"id": root, "traceId": tid, "name": "handle", "startTime": iso(ts), "endTime": iso(end)}, ts)
+    add(
+        "span-create",
+        {"id": root, "traceId": tid, "name": "handle", "startTime": iso(ts), "endTime": iso(end)},
+        ts,
+    )
     for k in range(1, obs_per_trace):
         start = ts + 200 * k
         stop = start + rng.randrange(50, 3000)
         level = "ERROR" if rng.random() < 0.02 else ("WARNING" if rng.random() < 0.03 else "DEFAULT")
-        body = {"id": f"{tid}-o{k}", "traceId": tid, "parentObservationId": root, "name": f"step-{k}",
-                "startTime": iso(start), "endTime": iso(stop), "level": level}
+        body = {
+            "id": f"{tid}-o{k}",
+            "traceId": tid,
+            "parentObservationId": root,
+            "name": f"step-{k}",
+            "startTime": iso(start),
+            "endTime": iso(stop),
+            "level": level,
+        }
         if level != "DEFAULT":
             body["statusMessage"] = "upstream failed"
         if k % 2:
-            body.update(model=MODELS[(i + k) % len(MODELS)], input=[{"role": "user", "content": f"hi {i}"}],
-                        output={"role": "assistant", "content": "hello"},
-                        usageDetails={"input": rng.randrange(10, 2000), "output": rng.randrange(5, 500)},
-                        modelParameters={"temperature": 0.2})
+            body.update(
+                model=MODELS[(i + k) % len(MODELS)],
+                input=[{"role": "user", "content": f"hi {i}"}],
+                output={"role": "assistant", "content": "hello"},
+                usageDetails={"input": rng.randrange(10, 2000), "output": rng.randrange(5, 500)},
+                modelParameters={"temperature": 0.2},
+            )
             add("generation-create", body, start)
         else:
             add("span-create", body, start)
     if i % 4 != 3:
-        add("score-create", {"id": f"{tid}-s", "traceId": tid, "name": "quality",
-                             "value": round(rng.random(), 3)}, end)
+        add(
+            "score-create",
+            {"id": f"{tid}-s", "traceId": tid, "name": "quality", "value": round(rng.random(), 3)},
+            end,
+        )
     return ev
 
 
@@ -142,8 +169,10 @@ def load(services, traces: int, obs_per_trace: int, days: int) -> None:
         assert f.result() == {}
     pipeline.stop()
     elapsed = time.perf_counter() - started
-    print(f"load: {total} events ({traces} traces x {obs_per_trace} observations + scores) in {elapsed:.1f} s "
-          f"({total / elapsed:,.0f} events/s)")
+    print(
+        f"load: {total} events ({traces} traces x {obs_per_trace} observations + scores) in {elapsed:.1f} s "
+        f"({total / elapsed:,.0f} events/s)"
+    )
 
 
 def pct(samples: list[float], p: float) -> float:
@@ -161,19 +190,28 @@ def main() -> int:
     args = parser.parse_args()
 
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="lf-web-bench-")) / "data"
-    init = InitSettings(org_id="bench-org", project_id=PROJECT, project_name="Bench",
-                        project_public_key="pk-lf-web-bench", project_secret_key="sk-lf-web-bench",
-                        user_email=EMAIL, user_password=PASSWORD)
+    init = InitSettings(
+        org_id="bench-org",
+        project_id=PROJECT,
+        project_name="Bench",
+        project_public_key="pk-lf-web-bench",
+        project_secret_key="sk-lf-web-bench",
+        user_email=EMAIL,
+        user_password=PASSWORD,
+    )
     services = build_services(load_settings(data_dir=data_dir, init=init))
     want = args.traces * args.obs_per_trace
     with services.engine.connect() as conn:
-        have = conn.execute(select(func.count()).select_from(observations)
-                            .where(observations.c.project_id == PROJECT)).scalar_one()
+        have = conn.execute(
+            select(func.count()).select_from(observations).where(observations.c.project_id == PROJECT)
+        ).scalar_one()
     if have >= want:
         print(f"reusing {data_dir}: {have} observations")
     else:
         if have:
-            raise SystemExit(f"{data_dir} holds {have} observations, fewer than {want}: use an empty directory")
+            raise SystemExit(
+                f"{data_dir} holds {have} observations, fewer than {want}: use an empty directory"
+            )
         print(f"loading into {data_dir}")
         load(services, args.traces, args.obs_per_trace, args.days)
     with services.engine.connect() as conn:
@@ -181,7 +219,9 @@ def main() -> int:
     print(f"observations in store: {n_obs}")
 
     timed = Timed(create_app(services))
-    server = uvicorn.Server(uvicorn.Config(timed, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(timed, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
@@ -200,8 +240,11 @@ def main() -> int:
     print(f"server time per page (n={args.requests} each, after 3 warm-up requests):", flush=True)
     with httpx.Client(base_url=base, timeout=120) as client:
         csrf = CSRF_RE.search(client.get("/auth/sign-in").text).group(1)
-        r = client.post("/auth/sign-in", data={"csrf_token": csrf, "email": EMAIL, "password": PASSWORD},
-                        follow_redirects=False)
+        r = client.post(
+            "/auth/sign-in",
+            data={"csrf_token": csrf, "email": EMAIL, "password": PASSWORD},
+            follow_redirects=False,
+        )
         assert r.status_code == 303, (r.status_code, r.text[:500])
         for title, path in pages.items():
             for _ in range(3):  # warm-up: code paths, SQLite page cache
@@ -214,9 +257,11 @@ def main() -> int:
             samples = results[title] = timed.samples.pop(path)
             p95 = pct(samples, 95)
             verdict = "ok" if p95 < TARGETS_MS[title] else "MISSED"
-            print(f"  {title:<24} p50 {pct(samples, 50):8.1f} ms  p95 {p95:8.1f} ms  p99 {pct(samples, 99):8.1f} ms"
-                  f"  mean {statistics.fmean(samples) * 1000:8.1f} ms  target p95 < {TARGETS_MS[title]} ms: {verdict}",
-                  flush=True)
+            print(
+                f"  {title:<24} p50 {pct(samples, 50):8.1f} ms  p95 {p95:8.1f} ms  p99 {pct(samples, 99):8.1f} ms"
+                f"  mean {statistics.fmean(samples) * 1000:8.1f} ms  target p95 < {TARGETS_MS[title]} ms: {verdict}",
+                flush=True,
+            )
     server.should_exit = True
     thread.join()
     services.engine.dispose()

@@ -32,23 +32,23 @@ from lightfuse.api import (
 from lightfuse.api.common import install_error_handlers
 from lightfuse.api.observability import MetricsServer, ObservabilityMiddleware
 from lightfuse.config import Settings
-from lightfuse.services.accounts import AccountService
-from lightfuse.services.annotations import AnnotationService
-from lightfuse.services.auth import ApiKeyService
-from lightfuse.services.dataset_runs import DatasetRunService
-from lightfuse.services.datasets import DatasetService
-from lightfuse.services.experiments import ExperimentAwareOtlpIngestor, ExperimentRecorder
-from lightfuse.services.ingest_budget import IntakeBudget
-from lightfuse.services.ingestion_pipeline import IngestionPipeline
-from lightfuse.services.media import MediaService
-from lightfuse.services.model_registry import ModelRegistry
-from lightfuse.services.ops_health import Lifecycle
-from lightfuse.services.ops_metrics import OpsMetrics
-from lightfuse.services.otel_ingest import OtlpIngestor
-from lightfuse.services.otlp_offload import DecodeOffload
-from lightfuse.services.project_purge import ProjectPurger
-from lightfuse.services.prompts import PromptService
-from lightfuse.services.storage_health import StorageHealth, StoreFull
+from lightfuse.services.accounts.accounts import AccountService
+from lightfuse.services.accounts.project_purge import ProjectPurger
+from lightfuse.services.annotations.annotations import AnnotationService
+from lightfuse.services.auth.api_keys import ApiKeyService
+from lightfuse.services.datasets.datasets import DatasetService
+from lightfuse.services.datasets.experiments import ExperimentAwareOtlpIngestor, ExperimentRecorder
+from lightfuse.services.datasets.runs import DatasetRunService
+from lightfuse.services.ingestion.budget import IntakeBudget
+from lightfuse.services.ingestion.otlp_intake import OtlpIngestor
+from lightfuse.services.ingestion.otlp_offload import DecodeOffload
+from lightfuse.services.ingestion.pipeline import IngestionPipeline
+from lightfuse.services.ingestion.storage_health import StorageHealth, StoreFull
+from lightfuse.services.media.media import MediaService
+from lightfuse.services.operations.health import Lifecycle
+from lightfuse.services.operations.metrics import OpsMetrics
+from lightfuse.services.pricing.model_registry import ModelRegistry
+from lightfuse.services.prompts.prompts import PromptService
 from lightfuse.store.blobs import BlobStore, LocalDirectoryBlobStore
 from lightfuse.store.sql import migrate
 from lightfuse.store.sql.database import make_engine
@@ -79,8 +79,11 @@ class Services:
 
 
 def build_services(settings: Settings) -> Services:
-    engine = make_engine(settings.sqlalchemy_url, sqlite_synchronous=settings.sqlite_synchronous,
-                         sqlite_memory_limit_mib=settings.sqlite_memory_limit_mib)
+    engine = make_engine(
+        settings.sqlalchemy_url,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        sqlite_memory_limit_mib=settings.sqlite_memory_limit_mib,
+    )
     migrate.upgrade(engine)
     keys = ApiKeyService(engine, settings.salt or "")
     accounts = AccountService(engine, keys)
@@ -88,38 +91,78 @@ def build_services(settings: Settings) -> Services:
     storage = StorageHealth(engine, settings.data_dir)
     metrics = OpsMetrics()
     pipeline = IngestionPipeline(
-        engine, models.price_book, max_pending_events=settings.ingest_queue_max_events, health=storage,
+        engine,
+        models.price_book,
+        max_pending_events=settings.ingest_queue_max_events,
+        health=storage,
         metrics=metrics,
     )
     budget = IntakeBudget(settings.ingest_queue_max_bytes)
     _watch_state(metrics, engine, storage, pipeline, budget)
     accounts.provision(settings.init)
     blobs = build_blob_store(settings)
-    media = MediaService(engine, blobs, settings.encryption_key or settings.salt or "",
-                         max_content_length=settings.media.max_content_length,
-                         download_url_ttl=settings.media.download_url_expiry_seconds,
-                         download_base_url=settings.media_download_base_url)
-    # experiment spans also become dataset run items (services/experiments.py)
-    otlp = ExperimentAwareOtlpIngestor(pipeline, ExperimentRecorder(engine),
-                                       DecodeOffload(settings.otlp_decode_processes))
-    return Services(settings, engine, keys, accounts, models, pipeline, otlp,
-                    prompts=PromptService(engine), media=media, datasets=DatasetService(engine, media),
-                    dataset_runs=DatasetRunService(engine), annotations=AnnotationService(engine),
-                    purger=ProjectPurger(engine, blobs, grace_seconds=settings.project_purge_grace_seconds),
-                    storage=storage, metrics=metrics, budget=budget, lifecycle=Lifecycle())
+    media = MediaService(
+        engine,
+        blobs,
+        settings.encryption_key or settings.salt or "",
+        max_content_length=settings.media.max_content_length,
+        download_url_ttl=settings.media.download_url_expiry_seconds,
+        download_base_url=settings.media_download_base_url,
+    )
+    # experiment spans also become dataset run items (services/datasets/experiments.py)
+    otlp = ExperimentAwareOtlpIngestor(
+        pipeline, ExperimentRecorder(engine), DecodeOffload(settings.otlp_decode_processes)
+    )
+    return Services(
+        settings,
+        engine,
+        keys,
+        accounts,
+        models,
+        pipeline,
+        otlp,
+        prompts=PromptService(engine),
+        media=media,
+        datasets=DatasetService(engine, media),
+        dataset_runs=DatasetRunService(engine),
+        annotations=AnnotationService(engine),
+        purger=ProjectPurger(engine, blobs, grace_seconds=settings.project_purge_grace_seconds),
+        storage=storage,
+        metrics=metrics,
+        budget=budget,
+        lifecycle=Lifecycle(),
+    )
 
 
-def _watch_state(metrics: OpsMetrics, engine: Engine, storage: StorageHealth, pipeline: IngestionPipeline,
-                 budget: IntakeBudget) -> None:
+def _watch_state(
+    metrics: OpsMetrics,
+    engine: Engine,
+    storage: StorageHealth,
+    pipeline: IngestionPipeline,
+    budget: IntakeBudget,
+) -> None:
     """Gauges of live state, read at scrape time (nothing on the hot path updates them)."""
-    metrics.watch("lightfuse_store_writable", "1 while the store writes, 0 while writes fail for lack of space.",
-                  lambda: 0 if storage.full else 1)
-    metrics.watch("lightfuse_store_full_refusals", "Requests answered 503 because the store was out of space.",
-                  lambda: storage.refusals, counter=True)
-    metrics.watch("lightfuse_ingest_pending_events", "Ingested events waiting for the writer.",
-                  lambda: pipeline.pending_events)
-    metrics.watch("lightfuse_ingest_held_bytes", "Ingestion request bytes held (reading, decoding, waiting for "
-                  "the writer).", lambda: budget.held_bytes)
+    metrics.watch(
+        "lightfuse_store_writable",
+        "1 while the store writes, 0 while writes fail for lack of space.",
+        lambda: 0 if storage.full else 1,
+    )
+    metrics.watch(
+        "lightfuse_store_full_refusals",
+        "Requests answered 503 because the store was out of space.",
+        lambda: storage.refusals,
+        counter=True,
+    )
+    metrics.watch(
+        "lightfuse_ingest_pending_events",
+        "Ingested events waiting for the writer.",
+        lambda: pipeline.pending_events,
+    )
+    metrics.watch(
+        "lightfuse_ingest_held_bytes",
+        "Ingestion request bytes held (reading, decoding, waiting for the writer).",
+        lambda: budget.held_bytes,
+    )
     metrics.watch("lightfuse_ingest_max_bytes", "LIGHTFUSE_INGEST_QUEUE_MAX_BYTES.", lambda: budget.max_bytes)
     pool = engine.pool
 
@@ -130,8 +173,13 @@ def _watch_state(metrics: OpsMetrics, engine: Engine, storage: StorageHealth, pi
             if callable(read):
                 yield (state,), float(read())
 
-    metrics.watch_labelled("lightfuse_db_pool_connections", "The database connection pool: size (configured), "
-                           "checkedout (in use), checkedin (idle), overflow (beyond size).", ["state"], pool_state)
+    metrics.watch_labelled(
+        "lightfuse_db_pool_connections",
+        "The database connection pool: size (configured), "
+        "checkedout (in use), checkedin (idle), overflow (beyond size).",
+        ["state"],
+        pool_state,
+    )
 
 
 def build_blob_store(settings: Settings) -> BlobStore:
@@ -142,9 +190,15 @@ def build_blob_store(settings: Settings) -> BlobStore:
     from lightfuse.store.blobs.s3 import S3BlobStore  # boto3 is loaded only by deployments that use it
 
     secret = media.secret_access_key.get_secret_value() if media.secret_access_key else None
-    return S3BlobStore(media.bucket, prefix=media.prefix, region=media.region, endpoint=media.endpoint,
-                       access_key_id=media.access_key_id, secret_access_key=secret,
-                       force_path_style=media.force_path_style)
+    return S3BlobStore(
+        media.bucket,
+        prefix=media.prefix,
+        region=media.region,
+        endpoint=media.endpoint,
+        access_key_id=media.access_key_id,
+        secret_access_key=secret,
+        force_path_style=media.force_path_style,
+    )
 
 
 def create_app(services: Services) -> FastAPI:
@@ -153,12 +207,20 @@ def create_app(services: Services) -> FastAPI:
         services.pipeline.start()
         # API keys' last use, recorded in memory per request, reaches the database every 30 s
         metrics = services.metrics
-        key_use = PeriodicDaemon("API key use", metrics.timed_job(
-            "api_key_use", lambda _should_stop: services.keys.flush_last_used()), interval=30, first_delay=30)
-        # deleted projects' data (services/project_purge.py): soon after start, then every interval
+        key_use = PeriodicDaemon(
+            "API key use",
+            metrics.timed_job("api_key_use", lambda _should_stop: services.keys.flush_last_used()),
+            interval=30,
+            first_delay=30,
+        )
+        # deleted projects' data (services/accounts/project_purge.py): soon after start, then every interval
         interval = services.settings.project_purge_interval_seconds
-        purge = PeriodicDaemon("project purge", metrics.timed_job("project_purge", services.purger.purge_due),
-                               interval=interval, first_delay=min(interval, 10))
+        purge = PeriodicDaemon(
+            "project purge",
+            metrics.timed_job("project_purge", services.purger.purge_due),
+            interval=interval,
+            first_delay=min(interval, 10),
+        )
         key_use.start()
         purge.start()
         settings = services.settings
@@ -181,23 +243,52 @@ def create_app(services: Services) -> FastAPI:
             if tracing is not None:
                 await asyncio.to_thread(tracing.shutdown)
 
-    app = FastAPI(title="Lightfuse", version=services.version, lifespan=lifespan, docs_url="/api/docs",
-                  openapi_url="/api/openapi.json", redoc_url=None)
+    app = FastAPI(
+        title="Lightfuse",
+        version=services.version,
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
     app.state.services = services
     install_error_handlers(app)
     # a write that failed for lack of space, on any route: 503 + Retry-After (api/health.py)
     app.add_exception_handler(StoreFull, health.store_full_handler)
-    for module in (health, ingestion, otel, projects, traces, observations, sessions, metrics, scores, score_configs,
-                   models, prompts, datasets, media, comments, annotation_queues, scim):
+    for module in (
+        health,
+        ingestion,
+        otel,
+        projects,
+        traces,
+        observations,
+        sessions,
+        metrics,
+        scores,
+        score_configs,
+        models,
+        prompts,
+        datasets,
+        media,
+        comments,
+        annotation_queues,
+        scim,
+    ):
         app.include_router(module.router)
     install_web(app, services)
     # outermost: every request is counted and timed, and ingestion bodies are admitted before being read
     app.add_middleware(ObservabilityMiddleware, metrics=services.metrics, budget=services.budget)
     tracing = None
     if services.settings.otel_exporter_otlp_endpoint:
-        from lightfuse.services import ops_tracing  # OpenTelemetry's SDK is loaded only when asked for
+        from lightfuse.services.operations import (
+            self_tracing as ops_tracing,  # OpenTelemetry's SDK is loaded only when asked for
+        )
 
-        tracing = ops_tracing.install(app, services.engine, endpoint=services.settings.otel_exporter_otlp_endpoint,
-                                      service_name=services.settings.otel_service_name,
-                                      sampling_ratio=services.settings.otel_trace_sampling_ratio)
+        tracing = ops_tracing.install(
+            app,
+            services.engine,
+            endpoint=services.settings.otel_exporter_otlp_endpoint,
+            service_name=services.settings.otel_service_name,
+            sampling_ratio=services.settings.otel_trace_sampling_ratio,
+        )
     return app

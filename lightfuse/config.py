@@ -50,8 +50,9 @@ class MediaStorageSettings(BaseSettings):
     """
 
     # env_ignore_empty: deployment templates often pass `LANGFUSE_S3_MEDIA_UPLOAD_BUCKET=` for "unset"
-    model_config = SettingsConfigDict(env_prefix="LANGFUSE_S3_MEDIA_UPLOAD_", env_ignore_empty=True,
-                                      extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="LANGFUSE_S3_MEDIA_UPLOAD_", env_ignore_empty=True, extra="ignore", populate_by_name=True
+    )
 
     bucket: str | None = None
     prefix: str = ""
@@ -93,12 +94,16 @@ class Settings(BaseSettings):
     auth_max_failures_per_address: int = Field(
         20, ge=1, validation_alias=AliasChoices("LIGHTFUSE_AUTH_MAX_FAILURES_PER_ADDRESS")
     )
-    auth_lockout_seconds: float = Field(30, gt=0, validation_alias=AliasChoices("LIGHTFUSE_AUTH_LOCKOUT_SECONDS"))
+    auth_lockout_seconds: float = Field(
+        30, gt=0, validation_alias=AliasChoices("LIGHTFUSE_AUTH_LOCKOUT_SECONDS")
+    )
     auth_lockout_max_seconds: float = Field(
         900, gt=0, validation_alias=AliasChoices("LIGHTFUSE_AUTH_LOCKOUT_MAX_SECONDS")
     )
     # argon2 (64 MiB each) runs in a pool of its own: this many at once, this many more waiting; beyond, 503
-    auth_hash_threads: int = Field(2, ge=1, le=64, validation_alias=AliasChoices("LIGHTFUSE_AUTH_HASH_THREADS"))
+    auth_hash_threads: int = Field(
+        2, ge=1, le=64, validation_alias=AliasChoices("LIGHTFUSE_AUTH_HASH_THREADS")
+    )
     auth_hash_queue: int = Field(8, ge=0, le=1000, validation_alias=AliasChoices("LIGHTFUSE_AUTH_HASH_QUEUE"))
     log_level: str = Field("info", validation_alias=AliasChoices("LANGFUSE_LOG_LEVEL"))
     log_format: Literal["json", "text"] = Field("text", validation_alias=AliasChoices("LANGFUSE_LOG_FORMAT"))
@@ -164,7 +169,7 @@ class Settings(BaseSettings):
     sso_role_claim: str = Field("groups", validation_alias=AliasChoices("LIGHTFUSE_SSO_ROLE_CLAIM"))
     sso_role_mapping: str | None = Field(None, validation_alias=AliasChoices("LIGHTFUSE_SSO_ROLE_MAPPING"))
     # The per-provider variables (AUTH_<PROVIDER>_*, LANGFUSE_CUSTOM_SSO_*_CLAIM) have names built from the
-    # provider, so they are taken as a group; services/sso_config.py reads them.
+    # provider, so they are taken as a group; services/accounts/sso_config.py reads them.
     sso_env: dict[str, str] = Field(
         default_factory=lambda: {
             k: v for k, v in os.environ.items() if k.startswith(("AUTH_", "LANGFUSE_CUSTOM_SSO_"))
@@ -184,7 +189,9 @@ class Settings(BaseSettings):
     )
     # Prometheus /metrics: on a port of its own when set (then 404 on the app's port), behind a bearer token
     # when one is set.
-    metrics_port: int | None = Field(None, ge=1, le=65535, validation_alias=AliasChoices("LIGHTFUSE_METRICS_PORT"))
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, validation_alias=AliasChoices("LIGHTFUSE_METRICS_PORT")
+    )
     metrics_token: SecretStr | None = Field(None, validation_alias=AliasChoices("LIGHTFUSE_METRICS_TOKEN"))
     # After SIGTERM: /api/public/ready answers 503 at once, requests are still served this many seconds (for
     # load balancers to take the instance out), then the graceful shutdown starts.
@@ -292,15 +299,20 @@ def load_settings(**overrides) -> Settings:
 
 def _check_sso(settings: Settings) -> None:
     """Parse the SSO variables once at start, so a half-configured provider stops the process with the reason."""
-    from lightfuse.services import sso_config  # late: services import this module
-    from lightfuse.services.sso_net import OutboundPolicy
+    from lightfuse.services.accounts import sso_config  # late: services import this module
+    from lightfuse.services.common.outbound import OutboundPolicy
 
     try:
         sso_config.load_providers(settings.sso_env)
-        sso_config.parse_defaults(settings.default_org_id, settings.default_org_role, settings.default_project_id,
-                                  settings.default_project_role)
+        sso_config.parse_defaults(
+            settings.default_org_id,
+            settings.default_org_role,
+            settings.default_project_id,
+            settings.default_project_role,
+        )
         sso_config.parse_role_mapping(settings.sso_role_mapping, sso_config.csv(settings.default_org_id))
-        OutboundPolicy(settings.sso_whitelisted_hosts, settings.sso_whitelisted_ips,
-                       settings.sso_whitelisted_ip_segments)
+        OutboundPolicy(
+            settings.sso_whitelisted_hosts, settings.sso_whitelisted_ips, settings.sso_whitelisted_ip_segments
+        )
     except (sso_config.SsoConfigError, ValueError) as exc:
         raise ConfigError(str(exc)) from None

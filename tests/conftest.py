@@ -154,8 +154,11 @@ def make_server(tmp_path: Path, backend: dict, **env_extra: str) -> Server:
         LIGHTFUSE_SHUTDOWN_DELAY_SECONDS="0",
     )
     if backend.get("database_url"):
-        env.update(DATABASE_URL=backend["database_url"], SALT=backend["salt"],
-                   NEXTAUTH_SECRET=backend["nextauth_secret"])
+        env.update(
+            DATABASE_URL=backend["database_url"],
+            SALT=backend["salt"],
+            NEXTAUTH_SECRET=backend["nextauth_secret"],
+        )
     env.update(env_extra)
     return Server(
         url=f"http://127.0.0.1:{port}",

@@ -68,7 +68,11 @@ class OidcProvider:
         }
         log = open(self.log_path, "ab")  # noqa: SIM115 - the process owns it
         self.process = subprocess.Popen(
-            ["node", str(OIDC_DIR / "server.mjs")], env=env, cwd=OIDC_DIR, stdout=log, stderr=subprocess.STDOUT
+            ["node", str(OIDC_DIR / "server.mjs")],
+            env=env,
+            cwd=OIDC_DIR,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         discovery = f"{self.issuer}/.well-known/openid-configuration"
         deadline = time.monotonic() + 30

@@ -68,9 +68,14 @@ class S3Bucket:
     def store(self, **overrides):
         from lightfuse.store.blobs.s3 import S3BlobStore
 
-        params = {"prefix": self.prefix, "region": self.region, "endpoint": self.endpoint,
-                  "access_key_id": self.access_key_id, "secret_access_key": self.secret_access_key,
-                  "force_path_style": True} | overrides
+        params = {
+            "prefix": self.prefix,
+            "region": self.region,
+            "endpoint": self.endpoint,
+            "access_key_id": self.access_key_id,
+            "secret_access_key": self.secret_access_key,
+            "force_path_style": True,
+        } | overrides
         return S3BlobStore(self.bucket, **params)
 
     def client(self):
@@ -78,7 +83,10 @@ class S3Bucket:
         import boto3
 
         return boto3.session.Session().client(
-            "s3", endpoint_url=self.endpoint, region_name=self.region, aws_access_key_id=self.access_key_id,
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=self.region,
+            aws_access_key_id=self.access_key_id,
             aws_secret_access_key=self.secret_access_key,
         )
 
@@ -91,10 +99,13 @@ class S3Bucket:
 class SeaweedS3:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self.ports = dict(zip(
-            ["master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc", "s3", "s3_grpc"],
-            _free_ports(8), strict=True,
-        ))
+        self.ports = dict(
+            zip(
+                ["master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc", "s3", "s3_grpc"],
+                _free_ports(8),
+                strict=True,
+            )
+        )
         self.endpoint = f"http://127.0.0.1:{self.ports['s3']}"
         self.log_path = workdir / "weed.log"
         self.process: subprocess.Popen | None = None
@@ -103,20 +114,44 @@ class SeaweedS3:
         data = self.workdir / "data"
         data.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "s3.json"
-        config.write_text(json.dumps({"identities": [{
-            "name": "lightfuse", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-        }]}))
+        config.write_text(
+            json.dumps(
+                {
+                    "identities": [
+                        {
+                            "name": "lightfuse",
+                            "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                        }
+                    ]
+                }
+            )
+        )
         p = self.ports
         args = [
-            _weed_binary(), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}",
-            f"-master.port={p['master']}", f"-master.port.grpc={p['master_grpc']}",
-            f"-volume.port={p['volume']}", f"-volume.port.grpc={p['volume_grpc']}",
-            "-filer", f"-filer.port={p['filer']}", f"-filer.port.grpc={p['filer_grpc']}",
-            "-s3", f"-s3.port={p['s3']}", f"-s3.port.grpc={p['s3_grpc']}", f"-s3.config={config}",
+            _weed_binary(),
+            "server",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-dir={data}",
+            f"-master.port={p['master']}",
+            f"-master.port.grpc={p['master_grpc']}",
+            f"-volume.port={p['volume']}",
+            f"-volume.port.grpc={p['volume_grpc']}",
+            "-filer",
+            f"-filer.port={p['filer']}",
+            f"-filer.port.grpc={p['filer_grpc']}",
+            "-s3",
+            f"-s3.port={p['s3']}",
+            f"-s3.port.grpc={p['s3_grpc']}",
+            f"-s3.config={config}",
             # nothing else on fixed ports, and small volumes: the test data is a few kilobytes
-            "-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.iam=false",
-            "-master.volumeSizeLimitMB=64", "-volume.max=16", "-volume.preStopSeconds=0",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-s3.iam=false",
+            "-master.volumeSizeLimitMB=64",
+            "-volume.max=16",
+            "-volume.preStopSeconds=0",
         ]
         log = open(self.log_path, "ab")  # noqa: SIM115 - the process owns it
         self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)

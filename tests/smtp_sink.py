@@ -31,8 +31,15 @@ class Sink:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's handler name
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.cond:
-            self.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos), "msg": msg,
-                                  "subject": str(msg["Subject"]), "body": msg.get_content()})
+            self.messages.append(
+                {
+                    "from": envelope.mail_from,
+                    "to": list(envelope.rcpt_tos),
+                    "msg": msg,
+                    "subject": str(msg["Subject"]),
+                    "body": msg.get_content(),
+                }
+            )
             self.cond.notify_all()
         return "250 OK"
 

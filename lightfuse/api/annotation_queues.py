@@ -20,7 +20,9 @@ def _annotations(request: Request):
 async def create_queue(request: Request, auth: ProjectAuth):
     body = await read_json(request)
     with service_errors():
-        return JSONResponse(await run_in_threadpool(_annotations(request).create_queue, auth.project_id, body))
+        return JSONResponse(
+            await run_in_threadpool(_annotations(request).create_queue, auth.project_id, body)
+        )
 
 
 @router.get(_QUEUES)
@@ -50,7 +52,9 @@ def list_queue_items(queue_id: str, request: Request, auth: ProjectAuth, pg: Pag
 async def create_queue_item(queue_id: str, request: Request, auth: ProjectAuth):
     body = await read_json(request)
     with service_errors():
-        item = await run_in_threadpool(_annotations(request).create_queue_item, auth.project_id, queue_id, body)
+        item = await run_in_threadpool(
+            _annotations(request).create_queue_item, auth.project_id, queue_id, body
+        )
     return JSONResponse(item)
 
 
@@ -80,7 +84,9 @@ def delete_queue_item(queue_id: str, item_id: str, request: Request, auth: Proje
 async def assign_user(queue_id: str, request: Request, auth: ProjectAuth):
     body = await read_json(request)
     with service_errors():
-        return JSONResponse(await run_in_threadpool(_annotations(request).assign, auth.project_id, queue_id, body))
+        return JSONResponse(
+            await run_in_threadpool(_annotations(request).assign, auth.project_id, queue_id, body)
+        )
 
 
 @router.delete(_QUEUES + "/{queue_id}/assignments")

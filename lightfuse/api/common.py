@@ -15,9 +15,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
-from lightfuse.services.auth import ApiAuth, AuthError
-from lightfuse.services.resource_common import UnstorableText
-from lightfuse.services.rows import iso_ms
+from lightfuse.services.auth.api_keys import ApiAuth, AuthError
+from lightfuse.services.common.resources import UnstorableText
+from lightfuse.services.common.rows import iso_ms
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,11 @@ def install_error_handlers(app) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError):
         issues = [
-            {"code": e.get("type"), "path": [p for p in e.get("loc", ()) if p not in ("body", "query")],
-             "message": e.get("msg")}
+            {
+                "code": e.get("type"),
+                "path": [p for p in e.get("loc", ()) if p not in ("body", "query")],
+                "message": e.get("msg"),
+            }
             for e in exc.errors()
         ]
         return JSONResponse({"message": "Invalid request data", "error": issues}, 400)
@@ -130,14 +133,23 @@ class CatchAll:
         try:
             await self.app(scope, receive, send_tracking)
         except ClientDisconnect:
-            log.debug("client disconnected before sending the whole body: %s %s", scope["method"], scope["path"])
+            log.debug(
+                "client disconnected before sending the whole body: %s %s", scope["method"], scope["path"]
+            )
         except Exception:
             log.exception("unhandled error in %s %s", scope["method"], scope["path"])
             if started:
                 raise  # half a response is out: only closing the connection tells the client
-            await send({"type": "http.response.start", "status": 500,
-                        "headers": [(b"content-type", b"application/json"),
-                                    (b"content-length", str(len(_INTERNAL_ERROR)).encode())]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(_INTERNAL_ERROR)).encode()),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": _INTERNAL_ERROR})
 
 
@@ -264,7 +276,9 @@ def parse_time_param(value: str | None, name: str) -> int | None:
     if value is None or value == "":
         return None
     try:
-        t = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "+", 1) if "T" in value else value)
+        t = dt.datetime.fromisoformat(
+            value.replace("Z", "+00:00").replace(" ", "+", 1) if "T" in value else value
+        )
     except ValueError:
         raise bad_request(f"{name} must be an ISO-8601 timestamp") from None
     if t.tzinfo is None:

@@ -77,9 +77,9 @@ def _legacy_segments(request: Request, rest: str) -> list[str]:
         path = bytes(raw).decode("latin-1").split("?", 1)[0]
         root = request.scope.get("root_path") or ""
         if root and path.startswith(root):
-            path = path[len(root):]
+            path = path[len(root) :]
         if path.startswith(_LEGACY_PREFIX):
-            return [unquote(s) for s in path[len(_LEGACY_PREFIX):].split("/")]
+            return [unquote(s) for s in path[len(_LEGACY_PREFIX) :].split("/")]
     return rest.split("/")
 
 

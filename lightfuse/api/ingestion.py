@@ -10,15 +10,15 @@ import orjson
 from fastapi import APIRouter, Request
 
 from lightfuse.api.common import ApiError, JSONResponse, read_body, read_json
-from lightfuse.services.auth import AuthError
-from lightfuse.services.ingestion_events import (
+from lightfuse.services.auth.api_keys import AuthError
+from lightfuse.services.ingestion.events import (
     EVENT_TYPES,
     EventError,
     ValidEvent,
     validate_event,
     without_nul,
 )
-from lightfuse.services.ingestion_pipeline import IntakeFull
+from lightfuse.services.ingestion.pipeline import IntakeFull
 
 router = APIRouter()
 
@@ -91,7 +91,8 @@ async def ingestion(request: Request):
         payload = without_nul(payload)
     if not isinstance(payload, dict) or not isinstance(payload.get("batch"), list):
         return JSONResponse(
-            {"message": "Invalid request data", "errors": ["body must be an object with an array 'batch'"]}, 400
+            {"message": "Invalid request data", "errors": ["body must be an object with an array 'batch'"]},
+            400,
         )
     invalid_types: dict[str, int] = {}
     valid, errors, success_ids = validate_batch(payload["batch"], auth.access_level, invalid_types)
@@ -100,8 +101,12 @@ async def ingestion(request: Request):
     try:
         failures = await ingest_events(request, auth.project_id, valid)
     except IntakeFull as exc:
-        return _typed_error(503, f"Ingestion is busy, retry shortly ({exc})", "ServiceUnavailableError",
-                            headers={"Retry-After": "1"})
+        return _typed_error(
+            503,
+            f"Ingestion is busy, retry shortly ({exc})",
+            "ServiceUnavailableError",
+            headers={"Retry-After": "1"},
+        )
     successes = [{"id": i, "status": 201} for i in success_ids if i not in failures]
     for event_id in failures:
         errors.append({"id": event_id, "status": 500, "error": "Internal Server Error"})

@@ -21,7 +21,7 @@ from starlette.responses import Response, StreamingResponse
 
 from lightfuse.api.common import JSONResponse, ProjectAuth, read_json
 from lightfuse.api.resource_helpers import public_base_url, service_errors
-from lightfuse.services.media import BLOB_ROUTE, content_disposition
+from lightfuse.services.media.media import BLOB_ROUTE, content_disposition
 
 router = APIRouter()
 
@@ -70,8 +70,14 @@ async def upload_blob(project_id: str, object_name: str, request: Request):
     service = _media(request)
     q = request.query_params
     with service_errors():
-        sink = await run_in_threadpool(service.begin_upload, project_id, object_name, q.get("expires"),
-                                       q.get("signature"), dict(request.headers))
+        sink = await run_in_threadpool(
+            service.begin_upload,
+            project_id,
+            object_name,
+            q.get("expires"),
+            q.get("signature"),
+            dict(request.headers),
+        )
         try:
             async for chunk in request.stream():
                 sink.write(chunk)
@@ -96,6 +102,10 @@ def download_blob(project_id: str, object_name: str, request: Request):
         handle, content_type, size, name = _media(request).open_download(
             project_id, object_name, q.get("expires"), q.get("signature")
         )
-    headers = {"Content-Length": str(size), "Cache-Control": "private, max-age=3600", **_DOWNLOAD_HEADERS,
-               "Content-Disposition": content_disposition(content_type, name)}
+    headers = {
+        "Content-Length": str(size),
+        "Cache-Control": "private, max-age=3600",
+        **_DOWNLOAD_HEADERS,
+        "Content-Disposition": content_disposition(content_type, name),
+    }
     return StreamingResponse(_chunks(handle), media_type=content_type, headers=headers)

@@ -1,7 +1,7 @@
 """Models (custom prices): GET/POST /api/public/models, GET/DELETE /api/public/models/{id}.
 
 Listings merge the packaged built-in table (``isLangfuseManaged: true``, read-only) with the project's own
-models; see ``services.project_models`` for ordering and price-book invalidation.
+models; see ``services.pricing.project_models`` for ordering and price-book invalidation.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from lightfuse.api.common import (
     paginated,
     read_json,
 )
-from lightfuse.services import project_models
-from lightfuse.services.models import ModelValidationError, model_to_api
+from lightfuse.services.pricing import project_models
+from lightfuse.services.pricing.models import ModelValidationError, model_to_api
 
 router = APIRouter()
 _NOT_FOUND = "No model with this id found."

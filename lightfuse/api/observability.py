@@ -22,8 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import orjson
 
-from lightfuse.services.ingest_budget import IntakeBudget
-from lightfuse.services.ops_metrics import OpsMetrics
+from lightfuse.services.ingestion.budget import IntakeBudget
+from lightfuse.services.operations.metrics import OpsMetrics
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,12 @@ __all__ = ["BUDGETED_PATHS", "MetricsServer", "ObservabilityMiddleware", "metric
 BUDGETED_PATHS = frozenset({"/api/public/ingestion", "/api/public/otel/v1/traces", "/v1/traces"})
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 UNMATCHED = "<unmatched>"
-_BUSY_BODY = orjson.dumps({"message": "Ingestion is busy (too many request bytes held), retry shortly",
-                           "error": "ServiceUnavailableError"})
+_BUSY_BODY = orjson.dumps(
+    {
+        "message": "Ingestion is busy (too many request bytes held), retry shortly",
+        "error": "ServiceUnavailableError",
+    }
+)
 
 
 def metrics_token_ok(expected: str | None, authorization: str | None) -> bool:
@@ -113,9 +117,17 @@ def _counting_receive(receive, budget: IntakeBudget, counted: list[int]):
 
 
 async def _send_busy(send) -> None:
-    await send({"type": "http.response.start", "status": 503,
-                "headers": [(b"content-type", b"application/json"), (b"retry-after", b"1"),
-                            (b"content-length", str(len(_BUSY_BODY)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"retry-after", b"1"),
+                (b"content-length", str(len(_BUSY_BODY)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": _BUSY_BODY})
 
 
@@ -149,7 +161,9 @@ class MetricsServer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="lightfuse-metrics", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="lightfuse-metrics", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:

@@ -12,7 +12,7 @@ from lightfuse.api.common import (
     parse_time_param,
 )
 from lightfuse.api.traces import ListParam, ProjectAuth, multi, read_errors
-from lightfuse.services.observation_reads import ObservationFilters, ObservationReads
+from lightfuse.services.tracing.observations import ObservationFilters, ObservationReads
 
 router = APIRouter()
 

@@ -9,8 +9,8 @@ from starlette.responses import Response
 
 from lightfuse.api.common import ApiError, JSONResponse, project_auth, read_body
 from lightfuse.api.ingestion import count_refusal
-from lightfuse.services.ingestion_pipeline import IntakeFull
-from lightfuse.services.otel_ingest import OtlpDecodeError, OtlpRejected
+from lightfuse.services.ingestion.otlp_intake import OtlpDecodeError, OtlpRejected
+from lightfuse.services.ingestion.pipeline import IntakeFull
 
 router = APIRouter()
 

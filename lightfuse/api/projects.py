@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from lightfuse.api.common import JSONResponse, project_auth
-from lightfuse.services.auth import ApiAuth, AuthError
+from lightfuse.services.auth.api_keys import ApiAuth, AuthError
 
 router = APIRouter()
 

@@ -23,8 +23,8 @@ from lightfuse.api.common import (
     parse_time_param,
     read_json,
 )
-from lightfuse.services.auth import ApiAuth, AuthError
-from lightfuse.services.prompts import PromptError, PromptListQuery, PromptService
+from lightfuse.services.auth.api_keys import ApiAuth, AuthError
+from lightfuse.services.prompts.prompts import PromptError, PromptListQuery, PromptService
 
 router = APIRouter()
 
@@ -32,7 +32,9 @@ router = APIRouter()
 def prompt_auth(request: Request) -> ApiAuth:
     auth = authenticate(request)
     if auth.access_level != "project":
-        raise AuthError(403, f"Access denied - need to use basic auth with secret key to {request.method} prompts")
+        raise AuthError(
+            403, f"Access denied - need to use basic auth with secret key to {request.method} prompts"
+        )
     return auth
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from fastapi import Request
 
 from lightfuse.api.common import ApiError
-from lightfuse.services.resource_common import RequestError
+from lightfuse.services.common.resources import RequestError
 
 
 @contextlib.contextmanager

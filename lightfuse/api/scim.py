@@ -12,8 +12,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from lightfuse.api.common import ERROR_NAMES, JSONResponse, read_json
-from lightfuse.services import scim
-from lightfuse.services.auth import OrgApiAuth
+from lightfuse.services.accounts import scim
+from lightfuse.services.auth.api_keys import OrgApiAuth
 
 router = APIRouter()
 PREFIX = "/api/public/scim"
@@ -39,8 +39,13 @@ def _base(request: Request) -> str:
 
 
 def _error(exc: scim.ScimError) -> Response:
-    body = {"schemas": [scim.ERROR_SCHEMA], "status": str(exc.status), "detail": exc.detail,
-            "message": exc.detail, "error": ERROR_NAMES.get(exc.status, "ApiError")}
+    body = {
+        "schemas": [scim.ERROR_SCHEMA],
+        "status": str(exc.status),
+        "detail": exc.detail,
+        "message": exc.detail,
+        "error": ERROR_NAMES.get(exc.status, "ApiError"),
+    }
     if exc.scim_type:
         body["scimType"] = exc.scim_type
     return ScimJSON(body, exc.status)
@@ -69,8 +74,11 @@ def list_users(request: Request):
     auth = _auth(request)
     q = request.query_params
     try:
-        return ScimJSON(_service(request).list_users(auth, _base(request), q.get("filter"), q.get("startIndex"),
-                                                     q.get("count")))
+        return ScimJSON(
+            _service(request).list_users(
+                auth, _base(request), q.get("filter"), q.get("startIndex"), q.get("count")
+            )
+        )
     except scim.ScimError as exc:
         return _error(exc)
 

@@ -15,7 +15,7 @@ from lightfuse.api.common import (
     paginated,
     read_json,
 )
-from lightfuse.services import scores as svc
+from lightfuse.services.tracing import scores as svc
 
 router = APIRouter()
 _NOT_FOUND = "Score config not found within authorized project"
@@ -25,7 +25,9 @@ _NOT_FOUND = "Score config not found within authorized project"
 async def create_score_config(request: Request, auth: ProjectAuth):
     body = await read_json(request)
     try:
-        config = await run_in_threadpool(svc.create_config, request.app.state.services.engine, auth.project_id, body)
+        config = await run_in_threadpool(
+            svc.create_config, request.app.state.services.engine, auth.project_id, body
+        )
     except svc.ScoreRequestError as exc:
         raise bad_request(exc.message) from None
     return JSONResponse(config)
@@ -34,7 +36,9 @@ async def create_score_config(request: Request, auth: ProjectAuth):
 @router.get("/api/public/score-configs")
 def list_score_configs(request: Request, auth: ProjectAuth, pg: Paging):
     page, limit = pg.page, pg.limit
-    data, total = svc.list_configs(request.app.state.services.engine, auth.project_id, limit, (page - 1) * limit)
+    data, total = svc.list_configs(
+        request.app.state.services.engine, auth.project_id, limit, (page - 1) * limit
+    )
     return JSONResponse(paginated(data, page, limit, total))
 
 

@@ -29,12 +29,12 @@ from lightfuse.api.common import (
     parse_time_param,
     read_json,
 )
-from lightfuse.services import scores as svc
-from lightfuse.services.auth import ApiAuth
-from lightfuse.services.ingestion_events import EventError, ValidEvent, validate_event
-from lightfuse.services.ingestion_pipeline import IntakeFull
-from lightfuse.services.rows import SCORE_DATA_TYPES, SCORE_SOURCES
-from lightfuse.services.scores import FILTER_COLUMNS, Condition, ScoreQuery
+from lightfuse.services.auth.api_keys import ApiAuth
+from lightfuse.services.common.rows import SCORE_DATA_TYPES, SCORE_SOURCES
+from lightfuse.services.ingestion.events import EventError, ValidEvent, validate_event
+from lightfuse.services.ingestion.pipeline import IntakeFull
+from lightfuse.services.tracing import scores as svc
+from lightfuse.services.tracing.scores import FILTER_COLUMNS, Condition, ScoreQuery
 
 router = APIRouter()
 # POST /scores also takes a public key alone (Bearer): browser clients submit user feedback with it
@@ -74,7 +74,11 @@ def _score_event(body: Any, access_level: str) -> ValidEvent:
     if result is None:  # pragma: no cover - only sdk-log events validate to None
         raise _invalid("Invalid score")
     body = result.body
-    if body.get("source") == "ANNOTATION" and body.get("dataType") != "CORRECTION" and not body.get("configId"):
+    if (
+        body.get("source") == "ANNOTATION"
+        and body.get("dataType") != "CORRECTION"
+        and not body.get("configId")
+    ):
         raise _invalid("ANNOTATION scores require a configId (unless dataType is CORRECTION)")
     return result
 
@@ -198,7 +202,12 @@ def parse_filter(text: str | None) -> list[Condition]:
         raise bad_request(str(exc)) from None
     out: list[Condition] = []
     for item in items:
-        ftype, column, op, value = item.get("type"), item.get("column"), item.get("operator"), item.get("value")
+        ftype, column, op, value = (
+            item.get("type"),
+            item.get("column"),
+            item.get("operator"),
+            item.get("value"),
+        )
         name = _COLUMN_ALIASES.get(str(column).lower()) if isinstance(column, str) else None
         if name is None:
             raise bad_request(f"Unsupported filter column: {column}")
@@ -233,10 +242,22 @@ def parse_filter(text: str | None) -> list[Condition]:
 _V2_OPERATORS = ("<", ">", "<=", ">=", "!=", "=")
 # simple parameter -> the filter column that overrides it when both are given
 _PARAM_COLUMNS = {
-    "userId": "userId", "name": "name", "source": "source", "dataType": "dataType", "environment": "environment",
-    "fromTimestamp": "timestamp", "toTimestamp": "timestamp", "value": "value", "scoreIds": "id",
-    "configId": "configId", "queueId": "queueId", "sessionId": "sessionId", "datasetRunId": "datasetRunId",
-    "traceId": "traceId", "observationId": "observationId", "traceTags": "tags",
+    "userId": "userId",
+    "name": "name",
+    "source": "source",
+    "dataType": "dataType",
+    "environment": "environment",
+    "fromTimestamp": "timestamp",
+    "toTimestamp": "timestamp",
+    "value": "value",
+    "scoreIds": "id",
+    "configId": "configId",
+    "queueId": "queueId",
+    "sessionId": "sessionId",
+    "datasetRunId": "datasetRunId",
+    "traceId": "traceId",
+    "observationId": "observationId",
+    "traceTags": "tags",
 }
 
 
@@ -284,8 +305,13 @@ def _page_query(request: Request) -> tuple[ScoreQuery, bool]:
         q.value_op = (operator, _number(value, "value"))
     if "id" not in overridden:
         q.ids = _csv(p.get("scoreIds"))
-    for name, attr in (("configId", "config_ids"), ("queueId", "queue_ids"), ("sessionId", "session_ids"),
-                       ("datasetRunId", "dataset_run_ids"), ("traceId", "trace_ids")):
+    for name, attr in (
+        ("configId", "config_ids"),
+        ("queueId", "queue_ids"),
+        ("sessionId", "session_ids"),
+        ("datasetRunId", "dataset_run_ids"),
+        ("traceId", "trace_ids"),
+    ):
         if (v := param(name)) is not None:
             setattr(q, attr, [v])
     if "observationId" not in overridden:
@@ -369,8 +395,15 @@ def _v3_query(request: Request) -> ScoreQuery:
     q.data_types = [t.upper() for t in _csv(p.get("dataType"))]
     if any(t not in SCORE_DATA_TYPES for t in q.data_types):
         raise bad_request(f"dataType must be a comma list of {', '.join(SCORE_DATA_TYPES)}")
-    subjects = [n for n, v in (("traceId", q.trace_ids), ("sessionId", q.session_ids),
-                               ("experimentId", q.dataset_run_ids)) if v]
+    subjects = [
+        n
+        for n, v in (
+            ("traceId", q.trace_ids),
+            ("sessionId", q.session_ids),
+            ("experimentId", q.dataset_run_ids),
+        )
+        if v
+    ]
     if len(subjects) > 1:
         raise bad_request(f"{' and '.join(subjects)} cannot be combined")
     if q.observation_ids and not q.trace_ids:

@@ -23,7 +23,7 @@ from lightfuse.api.common import (
     parse_time_param,
     read_json,
 )
-from lightfuse.services.tracing_reads import NotFoundError, QueryError, TracingReads
+from lightfuse.services.tracing.traces import NotFoundError, QueryError, TracingReads
 
 router = APIRouter()
 

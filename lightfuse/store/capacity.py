@@ -36,11 +36,15 @@ def is_disk_full(exc: BaseException | None) -> bool:
             return True
         if isinstance(exc, sqlite3.Error):
             code = getattr(exc, "sqlite_errorcode", None)
-            if (code is not None and code & 0xFF == sqlite3.SQLITE_FULL) or "database or disk is full" in str(exc):
+            if (code is not None and code & 0xFF == sqlite3.SQLITE_FULL) or "database or disk is full" in str(
+                exc
+            ):
                 return True
         if isinstance(exc, OSError) and exc.errno in _SPACE_ERRNOS:
             return True
-        if getattr(exc, "sqlstate", None) == _PG_DISK_FULL:  # psycopg's DiskFull, without importing the driver
+        if (
+            getattr(exc, "sqlstate", None) == _PG_DISK_FULL
+        ):  # psycopg's DiskFull, without importing the driver
             return True
         # SQLAlchemy keeps the driver's exception in .orig; everything else chains through __cause__/__context__
         exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
@@ -74,8 +78,9 @@ def probe_writable(engine: Engine, data_dir: Path | None = None) -> bool:
     try:
         with engine.begin() as conn:
             conn.exec_driver_sql("CREATE TEMPORARY TABLE lightfuse_write_probe (x text) ON COMMIT DROP")
-            conn.exec_driver_sql("INSERT INTO lightfuse_write_probe SELECT repeat('x', 1000) "
-                                 "FROM generate_series(1, 256)")
+            conn.exec_driver_sql(
+                "INSERT INTO lightfuse_write_probe SELECT repeat('x', 1000) FROM generate_series(1, 256)"
+            )
     except Exception as exc:
         if is_disk_full(exc):
             return False

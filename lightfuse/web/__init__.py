@@ -9,29 +9,29 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from starlette.staticfiles import StaticFiles
 
-from lightfuse.services.audit_log import AuditLog
-from lightfuse.services.invitations import Invitations
-from lightfuse.services.login_throttle import LoginThrottle, SqlThrottleStore, ThrottlePolicy
-from lightfuse.services.mailer import Mailer
-from lightfuse.services.org_admin import OrgAdmin
-from lightfuse.services.password_pool import HashingBusy, PasswordPool
-from lightfuse.services.password_reset import PasswordResets
-from lightfuse.services.sso_accounts import SsoAccounts
-from lightfuse.services.sso_config import (
+from lightfuse.services.accounts.audit_log import AuditLog
+from lightfuse.services.accounts.invitations import Invitations
+from lightfuse.services.accounts.login_throttle import LoginThrottle, SqlThrottleStore, ThrottlePolicy
+from lightfuse.services.accounts.mailer import Mailer
+from lightfuse.services.accounts.org_admin import OrgAdmin
+from lightfuse.services.accounts.password_pool import HashingBusy, PasswordPool
+from lightfuse.services.accounts.password_reset import PasswordResets
+from lightfuse.services.accounts.sso_accounts import SsoAccounts
+from lightfuse.services.accounts.sso_config import (
     csv,
     enforced_domains,
     load_providers,
     parse_defaults,
     parse_role_mapping,
 )
-from lightfuse.services.sso_net import OutboundPolicy
-from lightfuse.services.sso_oidc import SsoLogin
-from lightfuse.services.tracing_reads import NotFoundError, QueryError
-from lightfuse.services.web_accounts import Forbidden, NoAccess, WebAccounts
-from lightfuse.services.web_auth import WebAuth
-from lightfuse.services.web_dashboard import Dashboard
-from lightfuse.services.web_sessions import WebSessions
-from lightfuse.services.web_tracing import WebTracing
+from lightfuse.services.accounts.sso_oidc import SsoLogin
+from lightfuse.services.accounts.web_accounts import Forbidden, NoAccess, WebAccounts
+from lightfuse.services.accounts.web_auth import WebAuth
+from lightfuse.services.accounts.web_sessions import WebSessions
+from lightfuse.services.common.outbound import OutboundPolicy
+from lightfuse.services.tracing.dashboard import Dashboard
+from lightfuse.services.tracing.traces import NotFoundError, QueryError
+from lightfuse.services.tracing.web_tracing import WebTracing
 from lightfuse.web import (
     admin_pages,
     auth_pages,
@@ -85,15 +85,23 @@ def install(app: FastAPI, services: Any) -> None:
         LoginThrottle(SqlThrottleStore(services.engine), policy),
         PasswordPool(settings.auth_hash_threads, settings.auth_hash_queue),
     )
-    defaults = parse_defaults(settings.default_org_id, settings.default_org_role, settings.default_project_id,
-                              settings.default_project_role)
+    defaults = parse_defaults(
+        settings.default_org_id,
+        settings.default_org_role,
+        settings.default_project_id,
+        settings.default_project_role,
+    )
     accounts.new_user_defaults = defaults
     role_rules = parse_role_mapping(settings.sso_role_mapping, csv(settings.default_org_id))
     sso_login = SsoLogin(
         services.engine,
         load_providers(settings.sso_env),
-        OutboundPolicy(settings.sso_whitelisted_hosts, settings.sso_whitelisted_ips,
-                       settings.sso_whitelisted_ip_segments, settings.auth_sso_timeout),
+        OutboundPolicy(
+            settings.sso_whitelisted_hosts,
+            settings.sso_whitelisted_ips,
+            settings.sso_whitelisted_ip_segments,
+            settings.auth_sso_timeout,
+        ),
         settings.nextauth_url,
         wanted_claims=(settings.sso_role_claim,) if role_rules else (),
     )
@@ -122,7 +130,16 @@ def install(app: FastAPI, services: Any) -> None:
         sso_enforced_domains=enforced_domains(settings.auth_domains_with_sso_enforcement),
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (auth_pages, sso_pages, org_pages, admin_pages, invite_pages, project_pages, trace_pages, explore_pages):
+    for module in (
+        auth_pages,
+        sso_pages,
+        org_pages,
+        admin_pages,
+        invite_pages,
+        project_pages,
+        trace_pages,
+        explore_pages,
+    ):
         app.include_router(module.router, include_in_schema=False)
 
     @app.exception_handler(WebError)

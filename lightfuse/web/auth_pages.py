@@ -2,15 +2,15 @@
 
 The POSTs that check or hash a password are ``async``: the argon2 work runs in ``WebAuth``'s own bounded pool
 and is awaited, so a flood of sign-ins holds none of the threads the API routes run in. A throttled attempt
-gets 429 with Retry-After, a full password pool 503 with Retry-After (see ``services/web_auth.py``).
+gets 429 with Retry-After, a full password pool 503 with Retry-After (see ``services/accounts/web_auth.py``).
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from lightfuse.services.login_throttle import Throttled
-from lightfuse.services.web_accounts import AccountError, User
+from lightfuse.services.accounts.login_throttle import Throttled
+from lightfuse.services.accounts.web_accounts import AccountError, User
 from lightfuse.web.common import (
     Form,
     WebError,
@@ -62,7 +62,9 @@ def password_refused(request: Request, email: str) -> str | None:
     if not services.password_login:
         return "Sign-in with email and password is disabled on this instance. Use single sign-on."
     if services.sso_required(email):
-        return "Your organisation requires single sign-on for this email address. Use the sign-in button above."
+        return (
+            "Your organisation requires single sign-on for this email address. Use the sign-in button above."
+        )
     return None
 
 
@@ -80,7 +82,12 @@ async def sign_in(request: Request, form: Form = CsrfForm):
         return _throttled(request, exc, "auth.html", mode="sign-in", next=nxt, email=email)
     if signed_in is None:
         return render(
-            request, "auth.html", status=401, mode="sign-in", next=nxt, email=email,
+            request,
+            "auth.html",
+            status=401,
+            mode="sign-in",
+            next=nxt,
+            email=email,
             error="Invalid email or password.",
         )
     user, token = signed_in
@@ -106,7 +113,11 @@ async def sign_up(request: Request, form: Form = CsrfForm):
     session = get_session(request)
     try:
         user, token = await services.auth.sign_up(
-            email, form.get("password") or "", form.text("name"), client_address(request), old_token=session.token
+            email,
+            form.get("password") or "",
+            form.text("name"),
+            client_address(request),
+            old_token=session.token,
         )
     except Throttled as exc:
         return _throttled(request, exc, "auth.html", mode="sign-up", next="/", email=email)
@@ -145,7 +156,10 @@ async def change_password(request: Request, form: Form = CsrfForm, user: User = 
     session = get_session(request)
     try:
         token = await web(request).auth.change_password(
-            user, form.get("current_password") or "", form.get("new_password") or "", client_address(request),
+            user,
+            form.get("current_password") or "",
+            form.get("new_password") or "",
+            client_address(request),
             old_token=session.token,
         )
     except Throttled as exc:

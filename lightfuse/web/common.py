@@ -19,12 +19,12 @@ from fastapi import Depends, Request
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from lightfuse.services.sso_accounts import SsoAccounts
-from lightfuse.services.sso_oidc import SsoLogin
-from lightfuse.services.web_accounts import ProjectAccess, User, WebAccounts
-from lightfuse.services.web_auth import WebAuth
-from lightfuse.services.web_dashboard import Dashboard
-from lightfuse.services.web_tracing import WebTracing
+from lightfuse.services.accounts.sso_accounts import SsoAccounts
+from lightfuse.services.accounts.sso_oidc import SsoLogin
+from lightfuse.services.accounts.web_accounts import ProjectAccess, User, WebAccounts
+from lightfuse.services.accounts.web_auth import WebAuth
+from lightfuse.services.tracing.dashboard import Dashboard
+from lightfuse.services.tracing.web_tracing import WebTracing
 from lightfuse.web import formatting
 from lightfuse.web.session import COOKIE_NAME, SessionCodec, WebSession
 
@@ -192,7 +192,9 @@ async def csrf_form(request: Request) -> Form:
     session = web(request).codec.loads(request.cookies.get(COOKIE_NAME))
     sent = form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or ""
     if session is None or not sent or not hmac.compare_digest(sent, session.csrf):
-        raise WebError(403, "The form has expired or did not come from this site. Reload the page and try again.")
+        raise WebError(
+            403, "The form has expired or did not come from this site. Reload the page and try again."
+        )
     request.state.web_session = session
     return form
 
@@ -277,13 +279,22 @@ def safe_next(url: str | None) -> str:
 
 def error_response(request: Request, status: int, message: str) -> Response:
     if wants_json(request) or request.url.path.startswith("/api/"):
-        return json_response(request, {"message": message, "error": _ERROR_NAMES.get(status, "Error")}, status)
+        return json_response(
+            request, {"message": message, "error": _ERROR_NAMES.get(status, "Error")}, status
+        )
     return render(request, "error.html", status=status, status_code=status, message=message)
 
 
-_ERROR_NAMES = {400: "InvalidRequestError", 401: "UnauthorizedError", 403: "ForbiddenError",
-                404: "NotFoundError", 413: "PayloadTooLargeError", 415: "UnsupportedMediaTypeError",
-                429: "TooManyRequestsError", 503: "ServiceUnavailableError"}
+_ERROR_NAMES = {
+    400: "InvalidRequestError",
+    401: "UnauthorizedError",
+    403: "ForbiddenError",
+    404: "NotFoundError",
+    413: "PayloadTooLargeError",
+    415: "UnsupportedMediaTypeError",
+    429: "TooManyRequestsError",
+    503: "ServiceUnavailableError",
+}
 
 
 # --- query parameters ---------------------------------------------------------------------------------------
@@ -304,7 +315,9 @@ def parse_local_time(value: str | None) -> int | None:
     return int(t.timestamp() * 1000)
 
 
-def time_window(range_key: str | None, from_: str | None, to: str | None, default: str) -> tuple[str, int | None, int | None]:
+def time_window(
+    range_key: str | None, from_: str | None, to: str | None, default: str
+) -> tuple[str, int | None, int | None]:
     """(range key, from ms, to ms). Custom from/to win over a preset."""
     if from_ or to:
         return "custom", parse_local_time(from_), parse_local_time(to)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from lightfuse.services.web_accounts import ProjectAccess
+from lightfuse.services.accounts.web_accounts import ProjectAccess
 from lightfuse.web.common import (
     RANGES,
     int_param,
@@ -26,7 +26,9 @@ Project = Depends(project_access)
 def _paging(request: Request, meta: dict) -> dict:
     return {
         "prev_href": "?" + query_without(request, page=meta["page"] - 1) if meta["page"] > 1 else None,
-        "next_href": "?" + query_without(request, page=meta["page"] + 1) if meta["page"] < meta["totalPages"] else None,
+        "next_href": "?" + query_without(request, page=meta["page"] + 1)
+        if meta["page"] < meta["totalPages"]
+        else None,
     }
 
 
@@ -41,8 +43,14 @@ def project_home(request: Request, access: ProjectAccess = Project):
     summary = web(request).dashboard.summary(access.id, from_ms, to_ms)
     qp = request.query_params
     return page(
-        request, "dashboard.html", summary, summary=summary, range_key=range_key, ranges=list(RANGES),
-        from_value=qp.get("from") or "", to_value=qp.get("to") or "",
+        request,
+        "dashboard.html",
+        summary,
+        summary=summary,
+        range_key=range_key,
+        ranges=list(RANGES),
+        from_value=qp.get("from") or "",
+        to_value=qp.get("to") or "",
     )
 
 
@@ -53,8 +61,15 @@ def sessions_page(request: Request, access: ProjectAccess = Project):
     p = int_param(qp.get("page"), 1, 1, 1_000_000, "page")
     limit = int_param(qp.get("limit"), 50, 1, 100, "limit")
     table = web(request).tracing.sessions_table(access.id, page=p, limit=limit, from_ms=from_ms, to_ms=to_ms)
-    return page(request, "sessions.html", table, table=table, range_key=range_key, ranges=list(RANGES),
-                **_paging(request, table["meta"]))
+    return page(
+        request,
+        "sessions.html",
+        table,
+        table=table,
+        range_key=range_key,
+        ranges=list(RANGES),
+        **_paging(request, table["meta"]),
+    )
 
 
 @router.get("/project/{projectId}/sessions/{sessionId}")
@@ -72,8 +87,16 @@ def users_page(request: Request, access: ProjectAccess = Project):
     table = web(request).tracing.users_table(
         access.id, page=p, limit=limit, from_ms=from_ms, to_ms=to_ms, search=qp.get("q")
     )
-    return page(request, "users.html", table, table=table, range_key=range_key, ranges=list(RANGES),
-                q=qp.get("q") or "", **_paging(request, table["meta"]))
+    return page(
+        request,
+        "users.html",
+        table,
+        table=table,
+        range_key=range_key,
+        ranges=list(RANGES),
+        q=qp.get("q") or "",
+        **_paging(request, table["meta"]),
+    )
 
 
 @router.get("/project/{projectId}/users/{userId}")

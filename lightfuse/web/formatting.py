@@ -106,8 +106,10 @@ def preview(text: Any, limit: int = PREVIEW_CHARS) -> str:
 
 
 def _is_message(item: Any) -> bool:
-    return isinstance(item, dict) and isinstance(item.get("role"), str) and (
-        "content" in item or "tool_calls" in item or "function_call" in item
+    return (
+        isinstance(item, dict)
+        and isinstance(item.get("role"), str)
+        and ("content" in item or "tool_calls" in item or "function_call" in item)
     )
 
 
@@ -127,7 +129,11 @@ def chat_messages(value: Any) -> list[dict[str, Any]] | None:
             parts.append({"kind": "text", "text": content})
         elif isinstance(content, list):
             for part in content:
-                if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str):
+                if (
+                    isinstance(part, dict)
+                    and part.get("type") == "text"
+                    and isinstance(part.get("text"), str)
+                ):
                     parts.append({"kind": "text", "text": part["text"]})
                 elif isinstance(part, str):
                     parts.append({"kind": "text", "text": part})
@@ -136,8 +142,12 @@ def chat_messages(value: Any) -> list[dict[str, Any]] | None:
         elif content is not None:
             parts.append({"kind": "json", "value": content})
         calls = m.get("tool_calls") or ([m["function_call"]] if m.get("function_call") else [])
-        extra = {k: v for k, v in m.items() if k not in ("role", "content", "tool_calls", "function_call", "name")}
-        out.append({"role": m["role"], "name": m.get("name"), "parts": parts, "tool_calls": calls, "extra": extra})
+        extra = {
+            k: v for k, v in m.items() if k not in ("role", "content", "tool_calls", "function_call", "name")
+        }
+        out.append(
+            {"role": m["role"], "name": m.get("name"), "parts": parts, "tool_calls": calls, "extra": extra}
+        )
     return out
 
 

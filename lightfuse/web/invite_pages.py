@@ -12,10 +12,10 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from lightfuse.services.invitations import InvalidInvitation
-from lightfuse.services.login_throttle import Throttled
-from lightfuse.services.password_reset import InvalidResetToken
-from lightfuse.services.web_accounts import AccountError
+from lightfuse.services.accounts.invitations import InvalidInvitation
+from lightfuse.services.accounts.login_throttle import Throttled
+from lightfuse.services.accounts.password_reset import InvalidResetToken
+from lightfuse.services.accounts.web_accounts import AccountError
 from lightfuse.web.auth_pages import _throttled, password_refused
 from lightfuse.web.common import (
     Form,
@@ -47,8 +47,18 @@ def _invitation_page(request: Request, token: str, status: int = 200, error: str
         found, _hash = services.accounts.password_hash_for_sign_in(invitation.email)
         has_account = found is not None
     next_url = quote(f"/invitation/accept?token={token}", safe="")
-    return render(request, "invitation.html", status=status, invitation=invitation, token=token, user=user,
-                  has_account=has_account, next_url=next_url, error=error, invalid=None)
+    return render(
+        request,
+        "invitation.html",
+        status=status,
+        invitation=invitation,
+        token=token,
+        user=user,
+        has_account=has_account,
+        next_url=next_url,
+        error=error,
+        invalid=None,
+    )
 
 
 @router.get("/invitation/accept")
@@ -68,7 +78,9 @@ def accept_invitation(request: Request, form: Form = CsrfForm):
         return render(request, "invitation.html", status=410, invalid=_INVALID, invitation=None, token="")
     except AccountError as exc:
         return _invitation_page(request, token, 403, str(exc))
-    target = f"/project/{invitation.project_id}" if invitation.project_id else f"/organization/{invitation.org_id}"
+    target = (
+        f"/project/{invitation.project_id}" if invitation.project_id else f"/organization/{invitation.org_id}"
+    )
     return redirect(request, target, flash=f"You joined {invitation.org_name}.")
 
 
@@ -79,17 +91,30 @@ async def invited_sign_up(request: Request, form: Form = CsrfForm):
     session = get_session(request)
     try:
         user, session_token, invitation = await services.invitations.sign_up_and_accept(
-            services.auth, token, form.get("password") or "", form.text("name"), client_address(request),
-            old_token=session.token)
+            services.auth,
+            token,
+            form.get("password") or "",
+            form.text("name"),
+            client_address(request),
+            old_token=session.token,
+        )
     except InvalidInvitation:
         return render(request, "invitation.html", status=410, invalid=_INVALID, invitation=None, token="")
     except Throttled as exc:
-        return _throttled(request, exc, "invitation.html", invalid="Too many sign-ups from this address; try again later.",
-                          invitation=None, token="")
+        return _throttled(
+            request,
+            exc,
+            "invitation.html",
+            invalid="Too many sign-ups from this address; try again later.",
+            invitation=None,
+            token="",
+        )
     except AccountError as exc:
         return await run_in_threadpool(_invitation_page, request, token, 400, str(exc))
     session.sign_in(user.id, session_token)
-    target = f"/project/{invitation.project_id}" if invitation.project_id else f"/organization/{invitation.org_id}"
+    target = (
+        f"/project/{invitation.project_id}" if invitation.project_id else f"/organization/{invitation.org_id}"
+    )
     return redirect(request, target, flash=f"Welcome! You joined {invitation.org_name}.")
 
 
@@ -118,10 +143,12 @@ async def reset_request(request: Request, form: Form = CsrfForm):
         user, token = found
         link = f"{public_base_url(request)}/auth/reset-password/confirm?token={token}"
         result = await services.mailer.send(
-            user.email, "Reset your Lightfuse password",
+            user.email,
+            "Reset your Lightfuse password",
             f"Someone asked to reset the password of your Lightfuse account ({user.email}).\n\n"
             f"Open this link within one hour to choose a new password (it works once):\n{link}\n\n"
-            "If this was not you, ignore this email: your password stays as it is.\n")
+            "If this was not you, ignore this email: your password stays as it is.\n",
+        )
         sent_error = None if result.sent else result.error
     # the same answer whether or not the address has an account; only a failed send of a real one differs
     return render(request, "reset_password.html", mode="requested", mail_on=True, error=sent_error)

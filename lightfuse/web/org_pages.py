@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from lightfuse.services.web_accounts import AccountError, OrgAccess, User
+from lightfuse.services.accounts.web_accounts import AccountError, OrgAccess, User
 from lightfuse.web.common import Form, csrf_form, page, redirect, require_user, web
 
 router = APIRouter()
@@ -28,7 +28,10 @@ def home(request: Request, user: User = CurrentUser):
     orgs = web(request).accounts.list_orgs(user)
     data = {
         "organizations": [
-            {**_org_json(o), "projects": [{"id": p["id"], "name": p["name"], "role": p["role"]} for p in o["projects"]]}
+            {
+                **_org_json(o),
+                "projects": [{"id": p["id"], "name": p["name"], "role": p["role"]} for p in o["projects"]],
+            }
             for o in orgs
         ]
     }
@@ -47,8 +50,10 @@ def create_org(request: Request, form: Form = CsrfForm, user: User = CurrentUser
 @router.get("/organization/{orgId}")
 def org_page(request: Request, access: OrgAccess = OrgCtx):
     projects = web(request).accounts.list_org_projects(access)
-    data = {**_org_json({**access.org, "role": access.role}),
-            "projects": [{"id": p["id"], "name": p["name"], "role": p["role"]} for p in projects]}
+    data = {
+        **_org_json({**access.org, "role": access.role}),
+        "projects": [{"id": p["id"], "name": p["name"], "role": p["role"]} for p in projects],
+    }
     return page(request, "org.html", data, org=access.org, org_access=access, projects=projects)
 
 
@@ -58,7 +63,11 @@ def create_project(request: Request, form: Form = CsrfForm, access: OrgAccess = 
         project_id = web(request).accounts.create_project(access, form.text("name"))
     except AccountError as exc:
         return redirect(request, f"/organization/{access.id}", flash=str(exc), kind="error")
-    return redirect(request, f"/project/{project_id}/settings", flash="Project created. Create an API key to start tracing.")
+    return redirect(
+        request,
+        f"/project/{project_id}/settings",
+        flash="Project created. Create an API key to start tracing.",
+    )
 
 
 @router.post("/organization/{orgId}/rename")

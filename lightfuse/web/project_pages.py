@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from lightfuse.services.web_accounts import AccountError, ProjectAccess
+from lightfuse.services.accounts.web_accounts import AccountError, ProjectAccess
 from lightfuse.web.common import (
     Form,
     csrf_form,
@@ -31,7 +31,12 @@ def _settings(request: Request, access: ProjectAccess, created_key=None, status:
         "apiKeys": keys if access.can("apiKeys:read") else None,
     }
     response = page(
-        request, "project_settings.html", data, project=access.project, keys=keys, created_key=created_key,
+        request,
+        "project_settings.html",
+        data,
+        project=access.project,
+        keys=keys,
+        created_key=created_key,
         host=str(request.base_url).rstrip("/"),
     )
     response.status_code = status
@@ -83,6 +88,8 @@ def create_key(request: Request, form: Form = CsrfForm, access: ProjectAccess = 
 def delete_key(keyId: str, request: Request, _form: Form = CsrfForm, access: ProjectAccess = Project):
     deleted = web(request).accounts.delete_api_key(access, keyId)
     return redirect(
-        request, f"/project/{access.id}/settings", flash="API key deleted." if deleted else "No such API key.",
+        request,
+        f"/project/{access.id}/settings",
+        flash="API key deleted." if deleted else "No such API key.",
         kind="info" if deleted else "error",
     )

@@ -2,7 +2,7 @@
 
 Format: ``base64url(json payload) "." base64url(HMAC-SHA256(key, payload part))`` where the key is derived
 from NEXTAUTH_SECRET, so rotating that secret signs everyone out. The payload holds the user id and the token
-of the server-side session (``services/web_sessions.py``; both absent for an anonymous visitor), the CSRF token
+of the server-side session (``services/accounts/web_sessions.py``; both absent for an anonymous visitor), the CSRF token
 of the session, the issue time and a one-shot flash message. The signature keeps anonymous state (CSRF token,
 flash) honest; whether a signed-in session is still valid is decided by its row (sign-out revokes it).
 

@@ -21,8 +21,8 @@ import logging
 
 from fastapi import APIRouter, Request
 
-from lightfuse.services.login_throttle import Throttled, ThrottleKey
-from lightfuse.services.sso_oidc import STATE_TTL_S, SsoFailure
+from lightfuse.services.accounts.login_throttle import Throttled, ThrottleKey
+from lightfuse.services.accounts.sso_oidc import STATE_TTL_S, SsoFailure
 from lightfuse.web.common import (
     client_address,
     get_session,
@@ -43,8 +43,13 @@ _CALLBACK_PATH = "/api/auth/callback/"
 
 def _failure(request: Request, status: int, message: str, retry_after: int | None = None):
     if wants_json(request):
-        names = {400: "InvalidRequestError", 403: "ForbiddenError", 404: "NotFoundError",
-                 429: "TooManyRequestsError", 502: "BadGatewayError"}
+        names = {
+            400: "InvalidRequestError",
+            403: "ForbiddenError",
+            404: "NotFoundError",
+            429: "TooManyRequestsError",
+            502: "BadGatewayError",
+        }
         response = json_response(request, {"message": message, "error": names.get(status, "Error")}, status)
     else:
         response = render(request, "sso_error.html", status=status, status_code=status, message=message)
@@ -73,7 +78,12 @@ def _start(request: Request, provider: str, next_path: str | None):
         return _failure(request, exc.status, exc.message)
     response = redirect(request, url)
     response.set_cookie(
-        BINDING_COOKIE, binding, max_age=STATE_TTL_S, path=_CALLBACK_PATH, httponly=True, samesite="lax",
+        BINDING_COOKIE,
+        binding,
+        max_age=STATE_TTL_S,
+        path=_CALLBACK_PATH,
+        httponly=True,
+        samesite="lax",
         secure=services.secure_cookies,
     )
     return response
@@ -99,8 +109,11 @@ def _callback(request: Request, provider: str):
     throttle = services.auth.throttle
     keys: list[ThrottleKey] = [throttle.address(client_address(request))]
     # only the parameters of the protocol, each bounded: the rest of the query is none of our business
-    params = {k: request.query_params.get(k, "")[:4096] for k in ("code", "state", "error", "iss")
-              if k in request.query_params}
+    params = {
+        k: request.query_params.get(k, "")[:4096]
+        for k in ("code", "state", "error", "iss")
+        if k in request.query_params
+    }
     try:
         throttle.check(keys)
         identity, next_path = services.sso_login.finish(provider, params, request.cookies.get(BINDING_COOKIE))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from lightfuse.services.web_accounts import ProjectAccess, User
-from lightfuse.services.web_tracing import LEVELS, ORDER_FIELDS, TraceTableFilters
+from lightfuse.services.accounts.web_accounts import ProjectAccess, User
+from lightfuse.services.tracing.web_tracing import LEVELS, ORDER_FIELDS, TraceTableFilters
 from lightfuse.web.common import (
     Form,
     WebError,
@@ -45,7 +45,9 @@ def _metadata_pairs(values: list[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def table_filters(request: Request, default_range: str = "all", **fixed: str) -> tuple[TraceTableFilters, dict]:
+def table_filters(
+    request: Request, default_range: str = "all", **fixed: str
+) -> tuple[TraceTableFilters, dict]:
     """The trace table's query parameters -> filters, plus the raw values to refill the form with."""
     qp = request.query_params
     range_key, from_ms, to_ms = time_window(qp.get("range"), qp.get("from"), qp.get("to"), default_range)
@@ -100,7 +102,9 @@ def sort_link(request: Request, form: dict, column: str) -> dict:
     }
 
 
-def trace_table_context(request: Request, access: ProjectAccess, filters: TraceTableFilters, form: dict) -> dict:
+def trace_table_context(
+    request: Request, access: ProjectAccess, filters: TraceTableFilters, form: dict
+) -> dict:
     table = web(request).tracing.trace_table(access.id, filters)
     meta = table["meta"]
     return {
@@ -108,7 +112,9 @@ def trace_table_context(request: Request, access: ProjectAccess, filters: TraceT
         "form": form,
         "sort": {c: sort_link(request, form, c) for c in ORDER_FIELDS},
         "prev_href": "?" + query_without(request, page=meta["page"] - 1) if meta["page"] > 1 else None,
-        "next_href": "?" + query_without(request, page=meta["page"] + 1) if meta["page"] < meta["totalPages"] else None,
+        "next_href": "?" + query_without(request, page=meta["page"] + 1)
+        if meta["page"] < meta["totalPages"]
+        else None,
         "page_sizes": PAGE_SIZES,
         "levels": LEVELS,
         "base_path": request.url.path,
@@ -127,7 +133,9 @@ def traces_page(request: Request, access: ProjectAccess = Project):
 
 
 @router.get("/project/{projectId}/traces/{traceId}")
-def trace_page(traceId: str, request: Request, access: ProjectAccess = Project, observation: str | None = None):
+def trace_page(
+    traceId: str, request: Request, access: ProjectAccess = Project, observation: str | None = None
+):
     trace = web(request).tracing.trace_detail(access.id, traceId)
     selected = None
     if observation:

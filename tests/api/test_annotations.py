@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from lightfuse.services.auth import now_ms
+from lightfuse.services.common.clock import now_ms
 from lightfuse.store.sql import accounts as account_store
 
 
@@ -18,8 +18,16 @@ def ok(resp, status: int = 200):
 @pytest.fixture
 def trace_id(api) -> str:
     tid = f"trace-{uuid.uuid4().hex[:8]}"
-    resp = api.ingest([{"id": str(uuid.uuid4()), "type": "trace-create", "timestamp": "2024-01-01T00:00:00Z",
-                        "body": {"id": tid, "sessionId": "sess-1"}}])
+    resp = api.ingest(
+        [
+            {
+                "id": str(uuid.uuid4()),
+                "type": "trace-create",
+                "timestamp": "2024-01-01T00:00:00Z",
+                "body": {"id": tid, "sessionId": "sess-1"},
+            }
+        ]
+    )
     assert resp.status_code == 207 and not resp.json()["errors"], resp.text
     return tid
 
@@ -27,8 +35,9 @@ def trace_id(api) -> str:
 def member(api, org_id: str = "org-1") -> str:
     user_id = api.services.accounts.create_user(f"{uuid.uuid4().hex[:8]}@example.com", None)
     with api.services.engine.begin() as conn:
-        account_store.upsert_org_membership(conn, id=str(uuid.uuid4()), org_id=org_id, user_id=user_id,
-                                            role="MEMBER", now=now_ms())
+        account_store.upsert_org_membership(
+            conn, id=str(uuid.uuid4()), org_id=org_id, user_id=user_id, role="MEMBER", now=now_ms()
+        )
     return user_id
 
 
@@ -49,8 +58,12 @@ def test_comments(api, trace_id):
     assert missing.status_code == 404 and missing.json()["error"] == "LangfuseNotFoundError"
     assert comment(api, objectType="OBSERVATION", objectId=trace_id).status_code == 404
     assert comment(api, objectType="PROMPT", objectId="p").status_code == 404
-    prompt = ok(api.client.post("/api/public/v2/prompts", json={"name": "greet", "type": "text", "prompt": "Hi"},
-                                auth=api.auth), 201)
+    prompt = ok(
+        api.client.post(
+            "/api/public/v2/prompts", json={"name": "greet", "type": "text", "prompt": "Hi"}, auth=api.auth
+        ),
+        201,
+    )
     ok(comment(api, objectType="PROMPT", objectId=prompt["id"], content="prompt note"))
     assert comment(api, objectType="DATASET", objectId=trace_id).status_code == 400
     assert comment(api, objectId=trace_id, content="").status_code == 400
@@ -66,16 +79,25 @@ def test_comments(api, trace_id):
     assert {c["content"] for c in listed(objectType="SESSION")["data"]} == {"session note"}
     assert len(listed(objectType="TRACE", objectId=trace_id)["data"]) == 2
     assert [c["id"] for c in listed(authorUserId=author)["data"]] == [created["id"]]
-    assert api.client.get("/api/public/comments", params={"objectId": trace_id}, auth=api.auth).status_code == 400
+    assert (
+        api.client.get("/api/public/comments", params={"objectId": trace_id}, auth=api.auth).status_code
+        == 400
+    )
     missing = api.client.get("/api/public/comments/nope", auth=api.auth)
-    assert missing.status_code == 404 and missing.json()["message"] == "Comment not found within authorized project"
+    assert (
+        missing.status_code == 404
+        and missing.json()["message"] == "Comment not found within authorized project"
+    )
     _other, other_auth = api.new_project_key()
     assert api.client.get(f"/api/public/comments/{created['id']}", auth=other_auth).status_code == 404
 
 
 def test_annotation_queues(api):
-    config = ok(api.client.post("/api/public/score-configs", json={"name": "quality", "dataType": "NUMERIC"},
-                                auth=api.auth))
+    config = ok(
+        api.client.post(
+            "/api/public/score-configs", json={"name": "quality", "dataType": "NUMERIC"}, auth=api.auth
+        )
+    )
 
     def create(**body):
         return api.client.post("/api/public/annotation-queues", json=body, auth=api.auth)
@@ -89,27 +111,46 @@ def test_annotation_queues(api):
     second = ok(create(name="second", scoreConfigIds=[]))
     listed = ok(api.client.get("/api/public/annotation-queues", auth=api.auth))
     assert [q["id"] for q in listed["data"]] == [second["id"], queue["id"]]
-    assert ok(api.client.get(f"/api/public/annotation-queues/{queue['id']}", auth=api.auth))["name"] == "review"
+    assert (
+        ok(api.client.get(f"/api/public/annotation-queues/{queue['id']}", auth=api.auth))["name"] == "review"
+    )
     missing = api.client.get("/api/public/annotation-queues/nope", auth=api.auth)
     assert missing.status_code == 404 and missing.json()["message"] == "Annotation queue not found"
 
     base = f"/api/public/annotation-queues/{queue['id']}"
     item = ok(api.client.post(f"{base}/items", json={"objectId": "t1", "objectType": "TRACE"}, auth=api.auth))
     assert item["status"] == "PENDING" and item["completedAt"] is None and item["queueId"] == queue["id"]
-    done = ok(api.client.post(f"{base}/items", json={"objectId": "o1", "objectType": "OBSERVATION",
-                                                     "status": "COMPLETED"}, auth=api.auth))
+    done = ok(
+        api.client.post(
+            f"{base}/items",
+            json={"objectId": "o1", "objectType": "OBSERVATION", "status": "COMPLETED"},
+            auth=api.auth,
+        )
+    )
     assert done["completedAt"] is not None
-    assert api.client.post(f"{base}/items", json={"objectId": "x", "objectType": "PROMPT"},
-                           auth=api.auth).status_code == 400
-    assert api.client.post("/api/public/annotation-queues/nope/items", json={"objectId": "x", "objectType": "TRACE"},
-                           auth=api.auth).status_code == 404
+    assert (
+        api.client.post(
+            f"{base}/items", json={"objectId": "x", "objectType": "PROMPT"}, auth=api.auth
+        ).status_code
+        == 400
+    )
+    assert (
+        api.client.post(
+            "/api/public/annotation-queues/nope/items",
+            json={"objectId": "x", "objectType": "TRACE"},
+            auth=api.auth,
+        ).status_code
+        == 404
+    )
 
     pending = ok(api.client.get(f"{base}/items", params={"status": "PENDING"}, auth=api.auth))
     assert [i["id"] for i in pending["data"]] == [item["id"]]
     assert ok(api.client.get(f"{base}/items", auth=api.auth))["meta"]["totalItems"] == 2
     assert api.client.get(f"{base}/items", params={"status": "DONE"}, auth=api.auth).status_code == 400
 
-    completed = ok(api.client.patch(f"{base}/items/{item['id']}", json={"status": "COMPLETED"}, auth=api.auth))
+    completed = ok(
+        api.client.patch(f"{base}/items/{item['id']}", json={"status": "COMPLETED"}, auth=api.auth)
+    )
     assert completed["status"] == "COMPLETED" and completed["completedAt"] is not None
     assert ok(api.client.get(f"{base}/items/{item['id']}", auth=api.auth))["status"] == "COMPLETED"
     reopened = ok(api.client.patch(f"{base}/items/{item['id']}", json={"status": "PENDING"}, auth=api.auth))
@@ -124,6 +165,7 @@ def test_annotation_queues(api):
     assert assigned == {"userId": user, "queueId": queue["id"], "projectId": api.project_id}
     ok(api.client.post(f"{base}/assignments", json={"userId": user}, auth=api.auth))  # idempotent
     assert ok(api.client.request("DELETE", f"{base}/assignments", json={"userId": user}, auth=api.auth)) == {
-        "success": True}
+        "success": True
+    }
     stranger = api.services.accounts.create_user(f"{uuid.uuid4().hex[:8]}@example.com", None)
     assert api.client.post(f"{base}/assignments", json={"userId": stranger}, auth=api.auth).status_code == 400

@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from lightfuse.services.ingestion_events import validate_event
-from lightfuse.services.merge import merge_observation, merge_trace
+from lightfuse.services.ingestion.events import validate_event
+from lightfuse.services.ingestion.merge import merge_observation, merge_trace
 
 
 def ts(second: int) -> str:
@@ -15,21 +15,63 @@ def ts(second: int) -> str:
 
 
 TRACE_EVENTS = [
-    {"id": "t1", "type": "trace-create", "timestamp": ts(10),
-     "body": {"id": "tr", "name": "first", "input": "A", "metadata": {"a": 1}, "tags": ["x"], "userId": "u1"}},
-    {"id": "t2", "type": "trace-create", "timestamp": ts(15),
-     "body": {"id": "tr", "input": "C", "metadata": {"b": 2}, "tags": ["y"], "output": ""}},
-    {"id": "t3", "type": "trace-create", "timestamp": ts(20),
-     "body": {"id": "tr", "name": "last", "output": {"answer": 42}, "userId": None, "public": True}},
+    {
+        "id": "t1",
+        "type": "trace-create",
+        "timestamp": ts(10),
+        "body": {
+            "id": "tr",
+            "name": "first",
+            "input": "A",
+            "metadata": {"a": 1},
+            "tags": ["x"],
+            "userId": "u1",
+        },
+    },
+    {
+        "id": "t2",
+        "type": "trace-create",
+        "timestamp": ts(15),
+        "body": {"id": "tr", "input": "C", "metadata": {"b": 2}, "tags": ["y"], "output": ""},
+    },
+    {
+        "id": "t3",
+        "type": "trace-create",
+        "timestamp": ts(20),
+        "body": {"id": "tr", "name": "last", "output": {"answer": 42}, "userId": None, "public": True},
+    },
 ]
 OBS_EVENTS = [
-    {"id": "o1", "type": "generation-create", "timestamp": ts(10),
-     "body": {"id": "ob", "traceId": "tr", "name": "gen", "input": [{"role": "user", "content": "hi"}],
-              "model": "gpt-4o", "startTime": ts(10)}},
-    {"id": "o2", "type": "generation-update", "timestamp": ts(12),
-     "body": {"id": "ob", "output": "partial", "usageDetails": {"input": 10, "output": 1}}},
-    {"id": "o3", "type": "generation-update", "timestamp": ts(14),
-     "body": {"id": "ob", "output": "final", "endTime": ts(14), "usageDetails": {"input": 10, "output": 5}}},
+    {
+        "id": "o1",
+        "type": "generation-create",
+        "timestamp": ts(10),
+        "body": {
+            "id": "ob",
+            "traceId": "tr",
+            "name": "gen",
+            "input": [{"role": "user", "content": "hi"}],
+            "model": "gpt-4o",
+            "startTime": ts(10),
+        },
+    },
+    {
+        "id": "o2",
+        "type": "generation-update",
+        "timestamp": ts(12),
+        "body": {"id": "ob", "output": "partial", "usageDetails": {"input": 10, "output": 1}},
+    },
+    {
+        "id": "o3",
+        "type": "generation-update",
+        "timestamp": ts(14),
+        "body": {
+            "id": "ob",
+            "output": "final",
+            "endTime": ts(14),
+            "usageDetails": {"input": 10, "output": 5},
+        },
+    },
 ]
 COMPARED_TRACE = ("name", "input", "output", "metadata", "tags", "userId", "public")
 COMPARED_OBS = ("name", "input", "output", "model", "usageDetails", "endTime", "startTime")

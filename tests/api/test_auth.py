@@ -8,8 +8,12 @@ INVALID = "Invalid credentials. Confirm that you've configured the correct host.
 
 
 def trace_event(trace_id: str, name: str = "t") -> dict:
-    return {"id": f"ev-{trace_id}", "type": "trace-create", "timestamp": "2026-01-01T00:00:00.000Z",
-            "body": {"id": trace_id, "name": name}}
+    return {
+        "id": f"ev-{trace_id}",
+        "type": "trace-create",
+        "timestamp": "2026-01-01T00:00:00.000Z",
+        "body": {"id": trace_id, "name": name},
+    }
 
 
 def test_wrong_secret_wrong_public_key_and_no_header(api):
@@ -45,8 +49,12 @@ def test_bearer_public_key_may_only_write_scores(api):
     assert r.json() == {"message": "Access denied - insufficient permissions for this endpoint"}
     batch = [
         trace_event("t-bearer"),
-        {"id": "sc-1", "type": "score-create", "timestamp": "2026-01-01T00:00:00Z",
-         "body": {"id": "score-1", "traceId": "t-any", "name": "quality", "value": 1}},
+        {
+            "id": "sc-1",
+            "type": "score-create",
+            "timestamp": "2026-01-01T00:00:00Z",
+            "body": {"id": "score-1", "traceId": "t-any", "name": "quality", "value": 1},
+        },
     ]
     r = api.client.post("/api/public/ingestion", json={"batch": batch}, headers=bearer)
     assert r.status_code == 207

@@ -10,14 +10,19 @@ from hypothesis import strategies as st
 
 from lightfuse.api.ingestion import INGESTION_BODY_LIMIT
 
-GOOD = {"id": "good-ev", "type": "trace-create", "timestamp": "2026-01-01T00:00:00Z",
-        "body": {"id": "good-trace", "name": "ok"}}
+GOOD = {
+    "id": "good-ev",
+    "type": "trace-create",
+    "timestamp": "2026-01-01T00:00:00Z",
+    "body": {"id": "good-trace", "name": "ok"},
+}
 
 
 def test_malformed_json_and_wrong_shapes(api):
     for body in (b"{not json", b"[]", b'{"batch": {}}', b'"x"', b"null", b"{}"):
-        r = api.client.post("/api/public/ingestion", content=body, auth=api.auth,
-                            headers={"content-type": "application/json"})
+        r = api.client.post(
+            "/api/public/ingestion", content=body, auth=api.auth, headers={"content-type": "application/json"}
+        )
         assert r.status_code == 400, body
         assert r.json()["message"] == "Invalid request data"
 
@@ -28,13 +33,25 @@ def test_one_bad_event_fails_alone(api):
         {"id": "naive", "type": "span-create", "timestamp": "2026-01-01T00:00:00", "body": {"id": "s1"}},
         {"id": "no-body-id", "type": "span-create", "timestamp": "2026-01-01T00:00:00Z", "body": {}},
         {"id": "bad-type", "type": "nonsense", "timestamp": "2026-01-01T00:00:00Z", "body": {}},
-        {"id": "bad-level", "type": "span-create", "timestamp": "2026-01-01T00:00:00Z",
-         "body": {"id": "s2", "level": "LOUD"}},
-        {"id": "score-two-targets", "type": "score-create", "timestamp": "2026-01-01T00:00:00Z",
-         "body": {"name": "x", "value": 1, "traceId": "t", "sessionId": "s"}},
+        {
+            "id": "bad-level",
+            "type": "span-create",
+            "timestamp": "2026-01-01T00:00:00Z",
+            "body": {"id": "s2", "level": "LOUD"},
+        },
+        {
+            "id": "score-two-targets",
+            "type": "score-create",
+            "timestamp": "2026-01-01T00:00:00Z",
+            "body": {"name": "x", "value": 1, "traceId": "t", "sessionId": "s"},
+        },
         "not an object",
-        {"id": "naive-body", "type": "span-create", "timestamp": "2026-01-01T00:00:00Z",
-         "body": {"id": "s3", "startTime": "2026-01-01T00:00:00"}},
+        {
+            "id": "naive-body",
+            "type": "span-create",
+            "timestamp": "2026-01-01T00:00:00Z",
+            "body": {"id": "s3", "startTime": "2026-01-01T00:00:00"},
+        },
     ]
     r = api.ingest(batch)
     assert r.status_code == 207
@@ -47,31 +64,79 @@ def test_one_bad_event_fails_alone(api):
 
 def test_oversize_body_is_413(api):
     big = {"batch": [{**GOOD, "body": {"id": "big", "input": "x" * (INGESTION_BODY_LIMIT + 10)}}]}
-    r = api.client.post("/api/public/ingestion", content=json.dumps(big), auth=api.auth,
-                        headers={"content-type": "application/json"})
+    r = api.client.post(
+        "/api/public/ingestion",
+        content=json.dumps(big),
+        auth=api.auth,
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 413
     assert r.json()["error"] == "PayloadTooLargeError"
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=20,
 )
-event_types = st.sampled_from([
-    "trace-create", "span-create", "span-update", "generation-create", "generation-update", "event-create",
-    "score-create", "sdk-log", "observation-create", "agent-create", "tool-create", "x",
-])
-timestamps = st.sampled_from(["2026-01-01T00:00:00Z", "2026-01-01T00:00:00", "yesterday", "2026-13-01T00:00:00Z"])
-body_keys = st.sampled_from([
-    "id", "traceId", "name", "startTime", "endTime", "input", "output", "metadata", "level", "usage",
-    "usageDetails", "costDetails", "model", "modelParameters", "value", "dataType", "tags", "public",
-    "environment", "sessionId", "promptName", "promptVersion", "parentObservationId", "configId",
-])
+event_types = st.sampled_from(
+    [
+        "trace-create",
+        "span-create",
+        "span-update",
+        "generation-create",
+        "generation-update",
+        "event-create",
+        "score-create",
+        "sdk-log",
+        "observation-create",
+        "agent-create",
+        "tool-create",
+        "x",
+    ]
+)
+timestamps = st.sampled_from(
+    ["2026-01-01T00:00:00Z", "2026-01-01T00:00:00", "yesterday", "2026-13-01T00:00:00Z"]
+)
+body_keys = st.sampled_from(
+    [
+        "id",
+        "traceId",
+        "name",
+        "startTime",
+        "endTime",
+        "input",
+        "output",
+        "metadata",
+        "level",
+        "usage",
+        "usageDetails",
+        "costDetails",
+        "model",
+        "modelParameters",
+        "value",
+        "dataType",
+        "tags",
+        "public",
+        "environment",
+        "sessionId",
+        "promptName",
+        "promptVersion",
+        "parentObservationId",
+        "configId",
+    ]
+)
 bodies = st.dictionaries(body_keys, json_values, max_size=8)
-events = st.fixed_dictionaries(
-    {"id": st.text(min_size=1, max_size=12), "type": event_types, "timestamp": timestamps, "body": bodies}
-) | json_values
+events = (
+    st.fixed_dictionaries(
+        {"id": st.text(min_size=1, max_size=12), "type": event_types, "timestamp": timestamps, "body": bodies}
+    )
+    | json_values
+)
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

@@ -12,7 +12,7 @@ import uuid
 
 from hypothesis import HealthCheck, given, settings
 
-from lightfuse.services.resource_common import sanitize
+from lightfuse.services.common.resources import sanitize
 from tests.store.test_json_columns import JSON_VALUES, _same
 
 
@@ -25,17 +25,25 @@ def _iso_now() -> str:
 @given(value=JSON_VALUES)
 def test_dataset_item_reads_survive_every_json_value(api, value):
     dataset = f"json-{uuid.uuid4().hex[:8]}"
-    assert api.client.post("/api/public/v2/datasets", json={"name": dataset}, auth=api.auth).status_code == 200
+    assert (
+        api.client.post("/api/public/v2/datasets", json={"name": dataset}, auth=api.auth).status_code == 200
+    )
     item_id = uuid.uuid4().hex
-    body = {"datasetName": dataset, "id": item_id, "input": value, "expectedOutput": value,
-            "metadata": {"value": value}}
+    body = {
+        "datasetName": dataset,
+        "id": item_id,
+        "input": value,
+        "expectedOutput": value,
+        "metadata": {"value": value},
+    }
     created = api.client.post("/api/public/dataset-items", json=body, auth=api.auth)
     assert created.status_code == 200, created.text
 
     one = api.client.get(f"/api/public/dataset-items/{item_id}", auth=api.auth)
     listed = api.client.get("/api/public/dataset-items", params={"datasetName": dataset}, auth=api.auth)
-    versioned = api.client.get("/api/public/dataset-items", params={"datasetName": dataset, "version": _iso_now()},
-                               auth=api.auth)
+    versioned = api.client.get(
+        "/api/public/dataset-items", params={"datasetName": dataset, "version": _iso_now()}, auth=api.auth
+    )
     legacy = api.client.get(f"/api/public/datasets/{dataset}", auth=api.auth)
     for resp in (one, listed, versioned, legacy):
         assert resp.status_code == 200, resp.text

@@ -74,8 +74,9 @@ def test_dataset_upsert_by_name_and_reads(c, api):
 
 def test_item_upserts_merge_and_versions(c):
     make_dataset(c, "versions")
-    created = make_item(c, "versions", id="item-1", input={"q": "2+2"}, expectedOutput="4",
-                        metadata={"src": "manual"})
+    created = make_item(
+        c, "versions", id="item-1", input={"q": "2+2"}, expectedOutput="4", metadata={"src": "manual"}
+    )
     assert created["status"] == "ACTIVE" and created["datasetName"] == "versions"
     assert created["mediaReferences"] == [] and created["sourceTraceId"] is None
     v1 = tick()
@@ -88,7 +89,10 @@ def test_item_upserts_merge_and_versions(c):
     make_item(c, "versions", id="item-2", input="later")
 
     def listed(**params):
-        return {i["id"]: i for i in ok(c.get("/api/public/dataset-items", datasetName="versions", **params))["data"]}
+        return {
+            i["id"]: i
+            for i in ok(c.get("/api/public/dataset-items", datasetName="versions", **params))["data"]
+        }
 
     assert set(listed()) == {"item-2"}, "archived items are not listed"
     assert ok(c.get("/api/public/dataset-items/item-1"))["status"] == "ARCHIVED", "but can be fetched by id"
@@ -97,10 +101,15 @@ def test_item_upserts_merge_and_versions(c):
     assert set(listed(version=v2)) == {"item-1"}
     bad = c.get("/api/public/dataset-items", version=v1)
     assert bad.status_code == 400 and "datasetName" in bad.json()["message"]
-    assert c.get("/api/public/dataset-items", datasetName="versions", version="2024-01-01T00:00:00").status_code == 400
+    assert (
+        c.get("/api/public/dataset-items", datasetName="versions", version="2024-01-01T00:00:00").status_code
+        == 400
+    )
 
     v3 = tick()
-    assert ok(c.delete("/api/public/dataset-items/item-2")) == {"message": "Dataset item successfully deleted"}
+    assert ok(c.delete("/api/public/dataset-items/item-2")) == {
+        "message": "Dataset item successfully deleted"
+    }
     assert c.get("/api/public/dataset-items/item-2").status_code == 404
     assert c.delete("/api/public/dataset-items/item-2").status_code == 404
     assert listed() == {}
@@ -117,7 +126,9 @@ def test_item_rules(c, api):
     make_item(c, "a", id="shared")
     clash = c.post("/api/public/dataset-items", {"datasetName": "b", "id": "shared"})
     assert clash.status_code == 409, clash.text
-    assert c.post("/api/public/dataset-items", {"datasetName": "nope"}).json()["message"] == "Dataset not found"
+    assert (
+        c.post("/api/public/dataset-items", {"datasetName": "nope"}).json()["message"] == "Dataset not found"
+    )
     assert c.post("/api/public/dataset-items", {"datasetName": "a", "status": "GONE"}).status_code == 400
     assert c.post("/api/public/dataset-items", {"datasetName": "a", "id": "x" * 256}).status_code == 400
     cleaned = make_item(c, "a", input={"text": "a\u0000b\u0007c\nd"})
@@ -126,7 +137,8 @@ def test_item_rules(c, api):
     found = ok(c.get("/api/public/dataset-items", sourceTraceId="trace-7"))["data"]
     assert [i["id"] for i in found] == [by_trace["id"]]
     assert [i["id"] for i in ok(c.get("/api/public/dataset-items", sourceObservationId="obs-7"))["data"]] == [
-        by_trace["id"]]
+        by_trace["id"]
+    ]
 
     big = {"datasetName": "a", "input": "x" * (5 * 1024 * 1024)}
     assert c.post("/api/public/dataset-items", big).status_code == 413
@@ -135,8 +147,12 @@ def test_item_rules(c, api):
 
 
 def test_schemas_validate_items(c):
-    schema = {"type": "object", "properties": {"q": {"type": "string", "minLength": 1}}, "required": ["q"],
-              "additionalProperties": False}
+    schema = {
+        "type": "object",
+        "properties": {"q": {"type": "string", "minLength": 1}},
+        "required": ["q"],
+        "additionalProperties": False,
+    }
     make_dataset(c, "typed", inputSchema=schema, expectedOutputSchema={"type": "string"})
     make_item(c, "typed", id="good", input={"q": "hi"}, expectedOutput="ok")
     for body in ({"input": {"q": ""}}, {"input": {"x": 1}}, {"input": "text"}, {"expectedOutput": 3}):
@@ -144,16 +160,26 @@ def test_schemas_validate_items(c):
         assert resp.status_code == 400, body
         assert resp.json()["message"].startswith("Dataset item validation failed")
     # an update is validated as merged: input stays valid, a bad expectedOutput is refused
-    assert c.post("/api/public/dataset-items", {"datasetName": "typed", "id": "good",
-                                                "expectedOutput": 5}).status_code == 400
+    assert (
+        c.post(
+            "/api/public/dataset-items", {"datasetName": "typed", "id": "good", "expectedOutput": 5}
+        ).status_code
+        == 400
+    )
     # setting a schema that an existing item violates is refused
     make_dataset(c, "loose")
     make_item(c, "loose", input={"n": "not a number"})
-    resp = c.post("/api/public/v2/datasets", {"name": "loose", "inputSchema": {
-        "type": "object", "properties": {"n": {"type": "number"}}}})
+    resp = c.post(
+        "/api/public/v2/datasets",
+        {"name": "loose", "inputSchema": {"type": "object", "properties": {"n": {"type": "number"}}}},
+    )
     assert resp.status_code == 400 and "validation failed" in resp.json()["message"]
-    assert c.post("/api/public/v2/datasets", {"name": "bad-schema", "inputSchema": {"type": "thing"}}
-                  ).status_code == 400
+    assert (
+        c.post(
+            "/api/public/v2/datasets", {"name": "bad-schema", "inputSchema": {"type": "thing"}}
+        ).status_code
+        == 400
+    )
 
 
 def test_runs_and_run_items(c, api):
@@ -162,31 +188,70 @@ def test_runs_and_run_items(c, api):
     make_item(c, "evals", id="i2", input="b")
     make_item(c, "evals", id="archived", status="ARCHIVED")
 
-    first = ok(c.post("/api/public/dataset-run-items", {
-        "runName": "run/1", "runDescription": "first run", "metadata": {"model": "m"},
-        "datasetItemId": "i1", "traceId": "t1"}))
+    first = ok(
+        c.post(
+            "/api/public/dataset-run-items",
+            {
+                "runName": "run/1",
+                "runDescription": "first run",
+                "metadata": {"model": "m"},
+                "datasetItemId": "i1",
+                "traceId": "t1",
+            },
+        )
+    )
     assert first["datasetRunName"] == "run/1" and first["traceId"] == "t1" and first["observationId"] is None
     uuid.UUID(first["id"])
-    second = ok(c.post("/api/public/dataset-run-items", {
-        "runName": "run/1", "datasetItemId": "i2", "traceId": "t2", "observationId": "o2",
-        "createdAt": "2024-05-01T00:00:00Z"}))
+    second = ok(
+        c.post(
+            "/api/public/dataset-run-items",
+            {
+                "runName": "run/1",
+                "datasetItemId": "i2",
+                "traceId": "t2",
+                "observationId": "o2",
+                "createdAt": "2024-05-01T00:00:00Z",
+            },
+        )
+    )
     assert second["datasetRunId"] == first["datasetRunId"], "the run is fetched by (dataset, name)"
     assert second["createdAt"] == "2024-05-01T00:00:00.000Z"
 
-    assert c.post("/api/public/dataset-run-items", {"runName": "r", "datasetItemId": "i1", "traceId": "t",
-                                                    "id": "mine"}).status_code == 400
+    assert (
+        c.post(
+            "/api/public/dataset-run-items",
+            {"runName": "r", "datasetItemId": "i1", "traceId": "t", "id": "mine"},
+        ).status_code
+        == 400
+    )
     assert c.post("/api/public/dataset-run-items", {"runName": "r", "datasetItemId": "i1"}).status_code == 400
-    assert c.post("/api/public/dataset-run-items", {"runName": "r", "datasetItemId": "archived",
-                                                    "traceId": "t"}).status_code == 404
-    assert c.post("/api/public/dataset-run-items", {"runName": "r", "datasetItemId": "i1",
-                                                    "observationId": "missing"}).json()["message"] == (
-        "Observation not found")
+    assert (
+        c.post(
+            "/api/public/dataset-run-items", {"runName": "r", "datasetItemId": "archived", "traceId": "t"}
+        ).status_code
+        == 404
+    )
+    assert c.post(
+        "/api/public/dataset-run-items", {"runName": "r", "datasetItemId": "i1", "observationId": "missing"}
+    ).json()["message"] == ("Observation not found")
     # only an observation id: its trace is looked up
-    ingest = api.ingest([{"id": str(uuid.uuid4()), "type": "span-create", "timestamp": now_iso(),
-                          "body": {"id": "obs-9", "traceId": "trace-9", "startTime": now_iso()}}])
+    ingest = api.ingest(
+        [
+            {
+                "id": str(uuid.uuid4()),
+                "type": "span-create",
+                "timestamp": now_iso(),
+                "body": {"id": "obs-9", "traceId": "trace-9", "startTime": now_iso()},
+            }
+        ]
+    )
     assert ingest.status_code == 207 and not ingest.json()["errors"]
-    linked = ok(c.post("/api/public/dataset-run-items", {"runName": "run-2", "datasetItemId": "i1",
-                                                         "observationId": "obs-9"}))
+    linked = ok(
+        c.post(
+            "/api/public/dataset-run-items",
+            {"runName": "run-2", "datasetItemId": "i1", "observationId": "obs-9"},
+        )
+    )
     assert linked["traceId"] == "trace-9"
 
     runs = ok(c.get("/api/public/datasets/evals/runs"))
@@ -207,10 +272,12 @@ def test_runs_and_run_items(c, api):
 
     # deleting an item removes its run items
     ok(c.delete("/api/public/dataset-items/i2"))
-    assert [i["datasetItemId"] for i in ok(c.get("/api/public/datasets/evals/runs/run%2F1"))["datasetRunItems"]] == [
-        "i1"]
+    assert [
+        i["datasetItemId"] for i in ok(c.get("/api/public/datasets/evals/runs/run%2F1"))["datasetRunItems"]
+    ] == ["i1"]
     assert ok(c.delete("/api/public/datasets/evals/runs/run%2F1")) == {
-        "message": "Dataset run successfully deleted"}
+        "message": "Dataset run successfully deleted"
+    }
     assert c.get("/api/public/datasets/evals/runs/run%2F1").status_code == 404
     assert c.delete("/api/public/datasets/evals/runs/run%2F1").status_code == 404
     assert c.get("/api/public/datasets/nope/runs").status_code == 404
@@ -222,9 +289,12 @@ def test_run_id_matches_the_sdk_experiment_id(c, api):
 
     dataset = make_dataset(c, "exp")
     make_item(c, "exp", id="e1")
-    item = ok(c.post("/api/public/dataset-run-items", {"runName": "nightly", "datasetItemId": "e1",
-                                                       "traceId": "t"}))
-    payload = json.dumps(["langfuse-experiment-v1", api.project_id, dataset["id"], "nightly"], separators=(",", ":"))
+    item = ok(
+        c.post("/api/public/dataset-run-items", {"runName": "nightly", "datasetItemId": "e1", "traceId": "t"})
+    )
+    payload = json.dumps(
+        ["langfuse-experiment-v1", api.project_id, dataset["id"], "nightly"], separators=(",", ":")
+    )
     assert item["datasetRunId"] == hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -234,7 +304,11 @@ def test_version_run_item_and_run_metadata(c):
     before = tick()
     make_item(c, "pinned", id="p1", status="ARCHIVED")
     # archived now, but active at the pinned version
-    item = ok(c.post("/api/public/dataset-run-items", {"runName": "pinned-run", "datasetItemId": "p1",
-                                                       "traceId": "t", "datasetVersion": before}))
+    item = ok(
+        c.post(
+            "/api/public/dataset-run-items",
+            {"runName": "pinned-run", "datasetItemId": "p1", "traceId": "t", "datasetVersion": before},
+        )
+    )
     run = ok(c.get("/api/public/datasets/pinned/runs/pinned-run"))
     assert run["id"] == item["datasetRunId"] and "dataset_version" in run["metadata"]

@@ -10,14 +10,36 @@ EARLY = "0087-02-01T00:00:00.000Z"
 def test_year_87_is_written_with_four_digits(api) -> None:
     trace_id, obs_id, score_id = (str(uuid.uuid4()) for _ in range(3))
     batch = [
-        {"id": str(uuid.uuid4()), "type": "trace-create", "timestamp": "0087-02-01T00:00:00Z",
-         "body": {"id": trace_id, "name": "ancient", "timestamp": "0087-02-01T00:00:00Z"}},
-        {"id": str(uuid.uuid4()), "type": "span-create", "timestamp": "0087-02-01T00:00:00Z",
-         "body": {"id": obs_id, "traceId": trace_id, "name": "s", "startTime": "0087-02-01T00:00:00Z",
-                  "endTime": "0087-02-01T00:00:01.5Z"}},
-        {"id": str(uuid.uuid4()), "type": "score-create", "timestamp": "0087-02-01T00:00:00Z",
-         "body": {"id": score_id, "traceId": trace_id, "name": "q", "value": 1,
-                  "timestamp": "0087-02-01T00:00:00Z"}},
+        {
+            "id": str(uuid.uuid4()),
+            "type": "trace-create",
+            "timestamp": "0087-02-01T00:00:00Z",
+            "body": {"id": trace_id, "name": "ancient", "timestamp": "0087-02-01T00:00:00Z"},
+        },
+        {
+            "id": str(uuid.uuid4()),
+            "type": "span-create",
+            "timestamp": "0087-02-01T00:00:00Z",
+            "body": {
+                "id": obs_id,
+                "traceId": trace_id,
+                "name": "s",
+                "startTime": "0087-02-01T00:00:00Z",
+                "endTime": "0087-02-01T00:00:01.5Z",
+            },
+        },
+        {
+            "id": str(uuid.uuid4()),
+            "type": "score-create",
+            "timestamp": "0087-02-01T00:00:00Z",
+            "body": {
+                "id": score_id,
+                "traceId": trace_id,
+                "name": "q",
+                "value": 1,
+                "timestamp": "0087-02-01T00:00:00Z",
+            },
+        },
     ]
     r = api.ingest(batch)
     assert r.status_code == 207 and len(r.json()["successes"]) == 3, r.text
@@ -35,11 +57,11 @@ def test_year_87_is_written_with_four_digits(api) -> None:
 
 def test_every_formatter_pads_the_year() -> None:
     from lightfuse.api.common import iso as api_iso
-    from lightfuse.services.models import _ms_to_iso
-    from lightfuse.services.prompts import _iso as prompt_iso
-    from lightfuse.services.resource_common import iso as resource_iso
-    from lightfuse.services.rows import iso_ms
-    from lightfuse.services.scores import _iso as score_iso
+    from lightfuse.services.common.resources import iso as resource_iso
+    from lightfuse.services.common.rows import iso_ms
+    from lightfuse.services.pricing.models import _ms_to_iso
+    from lightfuse.services.prompts.prompts import _iso as prompt_iso
+    from lightfuse.services.tracing.scores import _iso as score_iso
     from lightfuse.web.formatting import ts
 
     ms = -59419008000000 + 7  # 0087-02-01T00:00:00.007Z

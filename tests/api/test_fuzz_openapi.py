@@ -24,7 +24,9 @@ from schemathesis.engine import events, from_schema  # noqa: E402
 from schemathesis.engine.statistic import Statistic  # noqa: E402 - what `st run` counts and reports with
 
 # ../shared sits next to the repository (the lead copies it there); LIGHTFUSE_LANGFUSE_SPEC points elsewhere
-LANGFUSE_SPEC = Path(os.environ.get("LIGHTFUSE_LANGFUSE_SPEC") or ROOT.parent / "shared" / "langfuse" / "openapi.yml")
+LANGFUSE_SPEC = Path(
+    os.environ.get("LIGHTFUSE_LANGFUSE_SPEC") or ROOT.parent / "shared" / "langfuse" / "openapi.yml"
+)
 
 # examples per operation and phase; Postgres runs fewer (each request costs more there)
 EXAMPLES = {"sqlite": 30, "postgres": 10}
@@ -51,25 +53,61 @@ def seed(server) -> None:
     """A little of everything, so list and get answers carry real rows for the schema checks."""
     c = httpx.Client(base_url=server.url, auth=server.auth, timeout=30)
     batch = [
-        {"id": "e1", "type": "trace-create", "timestamp": "2026-01-01T00:00:00Z",
-         "body": {"id": "t-1", "name": "trace", "userId": "u-1", "sessionId": "s-1", "tags": ["a"],
-                  "input": {"q": 1}, "metadata": {"k": "v"}}},
-        {"id": "e2", "type": "generation-create", "timestamp": "2026-01-01T00:00:01Z",
-         "body": {"id": "o-1", "traceId": "t-1", "name": "gen", "model": "gpt-4o",
-                  "startTime": "2026-01-01T00:00:01Z", "endTime": "2026-01-01T00:00:02Z",
-                  "usageDetails": {"input": 10, "output": 5}}},
-        {"id": "e3", "type": "score-create", "timestamp": "2026-01-01T00:00:03Z",
-         "body": {"id": "sc-1", "traceId": "t-1", "name": "quality", "value": 0.5}},
+        {
+            "id": "e1",
+            "type": "trace-create",
+            "timestamp": "2026-01-01T00:00:00Z",
+            "body": {
+                "id": "t-1",
+                "name": "trace",
+                "userId": "u-1",
+                "sessionId": "s-1",
+                "tags": ["a"],
+                "input": {"q": 1},
+                "metadata": {"k": "v"},
+            },
+        },
+        {
+            "id": "e2",
+            "type": "generation-create",
+            "timestamp": "2026-01-01T00:00:01Z",
+            "body": {
+                "id": "o-1",
+                "traceId": "t-1",
+                "name": "gen",
+                "model": "gpt-4o",
+                "startTime": "2026-01-01T00:00:01Z",
+                "endTime": "2026-01-01T00:00:02Z",
+                "usageDetails": {"input": 10, "output": 5},
+            },
+        },
+        {
+            "id": "e3",
+            "type": "score-create",
+            "timestamp": "2026-01-01T00:00:03Z",
+            "body": {"id": "sc-1", "traceId": "t-1", "name": "quality", "value": 0.5},
+        },
     ]
     assert c.post("/api/public/ingestion", json={"batch": batch}).status_code == 207
-    assert c.post("/api/public/v2/prompts", json={"name": "p", "prompt": "hi {{x}}", "type": "text",
-                                                  "labels": ["production"]}).status_code in (200, 201)
+    assert c.post(
+        "/api/public/v2/prompts",
+        json={"name": "p", "prompt": "hi {{x}}", "type": "text", "labels": ["production"]},
+    ).status_code in (200, 201)
     assert c.post("/api/public/v2/datasets", json={"name": "d"}).status_code == 200
-    assert c.post("/api/public/dataset-items", json={"datasetName": "d", "input": {"x": 1}}).status_code == 200
+    assert (
+        c.post("/api/public/dataset-items", json={"datasetName": "d", "input": {"x": 1}}).status_code == 200
+    )
     assert c.post("/api/public/score-configs", json={"name": "q", "dataType": "NUMERIC"}).status_code == 200
-    assert c.post("/api/public/comments", json={"projectId": server.project_id, "objectType": "TRACE",
-                                                "objectId": "t-1", "content": "c"}).status_code == 200
-    assert c.post("/api/public/annotation-queues", json={"name": "q", "scoreConfigIds": []}).status_code == 200
+    assert (
+        c.post(
+            "/api/public/comments",
+            json={"projectId": server.project_id, "objectType": "TRACE", "objectId": "t-1", "content": "c"},
+        ).status_code
+        == 200
+    )
+    assert (
+        c.post("/api/public/annotation-queues", json={"name": "q", "scoreConfigIds": []}).status_code == 200
+    )
     # the ingestion writer commits in the background: wait until the trace is readable
     deadline = time.monotonic() + 10
     while c.get("/api/public/traces/t-1").status_code != 200 and time.monotonic() < deadline:
@@ -136,27 +174,31 @@ def failures_text(statistic: Statistic) -> list[str]:
     for label, groups in statistic.failures.items():
         for group in groups.values():
             for failure in group.failures:
-                out.append(f"{label}: {failure.title}: {(failure.message or '')[:600]}\n  {group.code_sample}")
+                out.append(
+                    f"{label}: {failure.title}: {(failure.message or '')[:600]}\n  {group.code_sample}"
+                )
     return out
 
 
 def config(server, backend: str):
-    return schemathesis.Config.from_dict({
-        "seed": 20261202,
-        "base-url": server.url,
-        "headers": server.basic_header,
-        "cache": {"enabled": False},
-        "generation": {"max-examples": EXAMPLES[backend], "deterministic": True, "mode": "all"},
-        # one request at a time, no request chains: a bounded, reproducible run
-        "workers": 1,
-        "phases": {"stateful": {"enabled": False}},
-        "checks": {
-            "enabled": False,
-            "not_a_server_error": {"enabled": True},
-            "response_schema_conformance": {"enabled": True},
-            "no_per_event_server_error": {"enabled": True},
-        },
-    })
+    return schemathesis.Config.from_dict(
+        {
+            "seed": 20261202,
+            "base-url": server.url,
+            "headers": server.basic_header,
+            "cache": {"enabled": False},
+            "generation": {"max-examples": EXAMPLES[backend], "deterministic": True, "mode": "all"},
+            # one request at a time, no request chains: a bounded, reproducible run
+            "workers": 1,
+            "phases": {"stateful": {"enabled": False}},
+            "checks": {
+                "enabled": False,
+                "not_a_server_error": {"enabled": True},
+                "response_schema_conformance": {"enabled": True},
+                "no_per_event_server_error": {"enabled": True},
+            },
+        }
+    )
 
 
 def run_and_check(server, request, name: str, load) -> None:
@@ -164,8 +206,10 @@ def run_and_check(server, request, name: str, load) -> None:
     seed(server)
     started = time.monotonic()
     statistic, errors = fuzz(load(config(server, backend)))
-    print(f"\nschemathesis {name} [{backend}]: {statistic.total_cases} cases, "
-          f"{len(statistic.tested_operations)} operations, {time.monotonic() - started:.0f} s")
+    print(
+        f"\nschemathesis {name} [{backend}]: {statistic.total_cases} cases, "
+        f"{len(statistic.tested_operations)} operations, {time.monotonic() - started:.0f} s"
+    )
     problems = failures_text(statistic) + errors
     assert not problems, "\n\n".join(problems)
     assert statistic.total_cases > 0
@@ -174,13 +218,18 @@ def run_and_check(server, request, name: str, load) -> None:
 
 
 def test_own_openapi_document(server, request):
-    run_and_check(server, request, "/api/openapi.json",
-                  lambda cfg: schemathesis.openapi.from_url(server.url + "/api/openapi.json", config=cfg))
+    run_and_check(
+        server,
+        request,
+        "/api/openapi.json",
+        lambda cfg: schemathesis.openapi.from_url(server.url + "/api/openapi.json", config=cfg),
+    )
 
 
 def test_langfuse_openapi_for_the_routes_served(server, request, tmp_path):
     if not LANGFUSE_SPEC.exists():
         pytest.skip(f"Langfuse's spec is not at {LANGFUSE_SPEC} (the lead copies ../shared next to the repo)")
     spec = served_langfuse_spec(tmp_path)
-    run_and_check(server, request, "Langfuse openapi.yml",
-                  lambda cfg: schemathesis.openapi.from_path(spec, config=cfg))
+    run_and_check(
+        server, request, "Langfuse openapi.yml", lambda cfg: schemathesis.openapi.from_path(spec, config=cfg)
+    )

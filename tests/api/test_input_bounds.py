@@ -92,16 +92,28 @@ def test_filter_items_with_wrongly_typed_fields_are_a_400(api):
 
 def test_nul_in_a_score_metadata_filter_key_is_a_400(api):
     batch = [
-        {"id": "ev-t", "type": "trace-create", "timestamp": "2026-01-01T00:00:00Z",
-         "body": {"id": "t-1", "name": "t"}},
-        {"id": "ev-s", "type": "score-create", "timestamp": "2026-01-01T00:00:00Z",
-         "body": {"id": "s-1", "traceId": "t-1", "name": "q", "value": 1, "metadata": {"k": "v"}}},
+        {
+            "id": "ev-t",
+            "type": "trace-create",
+            "timestamp": "2026-01-01T00:00:00Z",
+            "body": {"id": "t-1", "name": "t"},
+        },
+        {
+            "id": "ev-s",
+            "type": "score-create",
+            "timestamp": "2026-01-01T00:00:00Z",
+            "body": {"id": "s-1", "traceId": "t-1", "name": "q", "value": 1, "metadata": {"k": "v"}},
+        },
     ]
     assert api.ingest(batch).status_code == 207
     for key, value in (("a\x00b", "v"), ("k", "v\x00")):
         item = {"type": "stringObject", "column": "metadata", "key": key, "operator": "=", "value": value}
-        for route in ("/api/public/scores", "/api/public/v2/scores", "/api/public/traces",
-                      "/api/public/observations"):
+        for route in (
+            "/api/public/scores",
+            "/api/public/v2/scores",
+            "/api/public/traces",
+            "/api/public/observations",
+        ):
             r = api.client.get(route, params={"filter": json.dumps([item])}, auth=api.auth)
             assert _is_langfuse_400(r), (route, key, r.status_code, r.text)
             assert "NUL" in r.json()["message"]
@@ -112,36 +124,65 @@ def test_nul_in_a_score_metadata_filter_key_is_a_400(api):
 
 @pytest.mark.parametrize("content_type", [["image/png"], {"image/png": 1}, 7, None, True])
 def test_media_content_type_of_the_wrong_json_type_is_a_400(api, content_type):
-    body = {"traceId": "t-1", "field": "input", "contentType": content_type, "contentLength": 10,
-            "sha256Hash": "a" * 43 + "="}
+    body = {
+        "traceId": "t-1",
+        "field": "input",
+        "contentType": content_type,
+        "contentLength": 10,
+        "sha256Hash": "a" * 43 + "=",
+    }
     r = api.client.post("/api/public/media", json=body, auth=api.auth)
     assert _is_langfuse_400(r), (r.status_code, r.text)
     assert "contentType" in r.json()["message"]
 
 
 def test_timestamps_before_year_1000_are_read_back_with_four_digit_years(api):
-    body = {"modelName": "old-model", "matchPattern": "(?i)^old-model$", "unit": "TOKENS",
-            "inputPrice": 1.0, "startDate": "0544-11-09T16:08:25Z"}
+    body = {
+        "modelName": "old-model",
+        "matchPattern": "(?i)^old-model$",
+        "unit": "TOKENS",
+        "inputPrice": 1.0,
+        "startDate": "0544-11-09T16:08:25Z",
+    }
     r = api.client.post("/api/public/models", json=body, auth=api.auth)
     assert r.status_code == 200, r.text
     assert r.json()["startDate"] == "0544-11-09T16:08:25.000Z"
     assert api.client.get(f"/api/public/models/{r.json()['id']}", auth=api.auth).json()["startDate"] == (
-        "0544-11-09T16:08:25.000Z")
-    event = {"id": "ev-old", "type": "trace-create", "timestamp": "0999-01-02T03:04:05.006Z",
-             "body": {"id": "t-old", "timestamp": "0999-01-02T03:04:05.006Z"}}
+        "0544-11-09T16:08:25.000Z"
+    )
+    event = {
+        "id": "ev-old",
+        "type": "trace-create",
+        "timestamp": "0999-01-02T03:04:05.006Z",
+        "body": {"id": "t-old", "timestamp": "0999-01-02T03:04:05.006Z"},
+    }
     assert api.ingest([event]).status_code == 207
     assert api.client.get("/api/public/traces/t-old", auth=api.auth).json()["timestamp"] == (
-        "0999-01-02T03:04:05.006Z")
+        "0999-01-02T03:04:05.006Z"
+    )
 
 
-NUL_GETS = ["/api/public/traces/a%00b", "/api/public/traces?name=a%00b", "/api/public/observations?traceId=%00",
-            "/api/public/sessions/%00", "/api/public/scores/%00", "/api/public/v2/prompts/%00",
-            "/api/public/comments/%00", "/api/public/dataset-items/%00", "/api/public/media/%00",
-            "/api/public/v2/datasets/%00", "/api/public/models/%00"]
-NUL_POSTS = [("/api/public/annotation-queues", {"name": "q", "scoreConfigIds": ["a\x00"]}),
-             ("/api/public/v2/datasets", {"name": "d", "metadata": {"a": "\x00"}}),
-             ("/api/public/comments", {"projectId": "project-1", "objectType": "TRACE", "objectId": "t\x00",
-                                       "content": "c"})]
+NUL_GETS = [
+    "/api/public/traces/a%00b",
+    "/api/public/traces?name=a%00b",
+    "/api/public/observations?traceId=%00",
+    "/api/public/sessions/%00",
+    "/api/public/scores/%00",
+    "/api/public/v2/prompts/%00",
+    "/api/public/comments/%00",
+    "/api/public/dataset-items/%00",
+    "/api/public/media/%00",
+    "/api/public/v2/datasets/%00",
+    "/api/public/models/%00",
+]
+NUL_POSTS = [
+    ("/api/public/annotation-queues", {"name": "q", "scoreConfigIds": ["a\x00"]}),
+    ("/api/public/v2/datasets", {"name": "d", "metadata": {"a": "\x00"}}),
+    (
+        "/api/public/comments",
+        {"projectId": "project-1", "objectType": "TRACE", "objectId": "t\x00", "content": "c"},
+    ),
+]
 
 
 def test_nul_characters_anywhere_in_a_request_are_never_a_500(api, request):
@@ -161,18 +202,36 @@ def test_nul_characters_anywhere_in_a_request_are_never_a_500(api, request):
 
 def test_nul_in_ingested_events_is_stripped_and_never_costs_the_batch(api):
     batch = [
-        {"id": "e-good", "type": "trace-create", "timestamp": "2026-01-01T00:00:00Z",
-         "body": {"id": "t-good", "name": "fine"}},
-        {"id": "e-nul", "type": "trace-create", "timestamp": "2026-01-01T00:00:00Z",
-         "body": {"id": "t-\x00nul", "name": "a\x00b", "input": "x\x00y", "tags": ["t\x00"],
-                  "metadata": {"k\x00": "v\x00"}}},
+        {
+            "id": "e-good",
+            "type": "trace-create",
+            "timestamp": "2026-01-01T00:00:00Z",
+            "body": {"id": "t-good", "name": "fine"},
+        },
+        {
+            "id": "e-nul",
+            "type": "trace-create",
+            "timestamp": "2026-01-01T00:00:00Z",
+            "body": {
+                "id": "t-\x00nul",
+                "name": "a\x00b",
+                "input": "x\x00y",
+                "tags": ["t\x00"],
+                "metadata": {"k\x00": "v\x00"},
+            },
+        },
     ]
     r = api.ingest(batch)
     assert r.status_code == 207
     assert sorted(s["id"] for s in r.json()["successes"]) == ["e-good", "e-nul"], r.text
     assert api.client.get("/api/public/traces/t-good", auth=api.auth).status_code == 200
     trace = api.client.get("/api/public/traces/t-nul", auth=api.auth).json()
-    assert (trace["name"], trace["input"], trace["tags"], trace["metadata"]) == ("ab", "xy", ["t"], {"k": "v"})
+    assert (trace["name"], trace["input"], trace["tags"], trace["metadata"]) == (
+        "ab",
+        "xy",
+        ["t"],
+        {"k": "v"},
+    )
     # the legacy single-object route too
     r = api.client.post("/api/public/traces", json={"id": "t-\x00one", "name": "o\x00ne"}, auth=api.auth)
     assert r.status_code == 200, r.text

@@ -22,8 +22,15 @@ def media_id(data: bytes) -> str:
 
 
 def request_upload(api, data: bytes = PNG, **overrides):
-    body = {"traceId": "trace-1", "observationId": "obs-1", "field": "input", "contentType": "image/png",
-            "contentLength": len(data), "sha256Hash": sha(data), **overrides}
+    body = {
+        "traceId": "trace-1",
+        "observationId": "obs-1",
+        "field": "input",
+        "contentType": "image/png",
+        "contentLength": len(data),
+        "sha256Hash": sha(data),
+        **overrides,
+    }
     return api.client.post("/api/public/media", json=body, auth=api.auth)
 
 
@@ -58,8 +65,12 @@ def test_upload_and_download_flow(api):
 
     # the signed URL is the only credential; no Basic auth is sent
     assert put(api, upload_url).status_code == 200
-    report = {"uploadedAt": "2024-06-01T00:00:00Z", "uploadHttpStatus": 200, "uploadHttpError": None,
-              "uploadTimeMs": 12}
+    report = {
+        "uploadedAt": "2024-06-01T00:00:00Z",
+        "uploadHttpStatus": 200,
+        "uploadHttpError": None,
+        "uploadTimeMs": 12,
+    }
     patched = api.client.patch(f"/api/public/media/{created['mediaId']}", json=report, auth=api.auth)
     assert patched.status_code == 200 and patched.json() == {"message": "OK"}
 
@@ -77,7 +88,10 @@ def test_upload_and_download_flow(api):
     # the download URL cannot be altered or used for another method
     assert api.client.get(local(with_query(info["url"], signature="0" * 64))).status_code == 403
     assert api.client.get(local(info["url"]).split("?")[0]).status_code == 403
-    assert api.client.put(local(info["url"]), content=PNG, headers={"Content-Type": "image/png"}).status_code == 403
+    assert (
+        api.client.put(local(info["url"]), content=PNG, headers={"Content-Type": "image/png"}).status_code
+        == 403
+    )
     other_project, other_auth = api.new_project_key()
     assert api.client.get(f"/api/public/media/{created['mediaId']}", auth=other_auth).status_code == 404
 
@@ -105,15 +119,18 @@ def test_upload_url_checks(api):
     assert resp.status_code == 403 and resp.json()["message"] == "Request has expired"
 
 
-@pytest.mark.parametrize("overrides, status", [
-    ({"contentType": "image/x-nope"}, 400),
-    ({"contentLength": 0}, 400),
-    ({"sha256Hash": "abc"}, 400),
-    ({"field": "expectedOutput"}, 400),
-    ({"datasetId": "d", "datasetItemId": "i"}, 400),
-    ({"traceId": None, "observationId": None}, 400),
-    ({"traceId": None, "observationId": None, "datasetId": "missing", "datasetItemId": "i"}, 404),
-])
+@pytest.mark.parametrize(
+    "overrides, status",
+    [
+        ({"contentType": "image/x-nope"}, 400),
+        ({"contentLength": 0}, 400),
+        ({"sha256Hash": "abc"}, 400),
+        ({"field": "expectedOutput"}, 400),
+        ({"datasetId": "d", "datasetItemId": "i"}, 400),
+        ({"traceId": None, "observationId": None}, 400),
+        ({"traceId": None, "observationId": None, "datasetId": "missing", "datasetItemId": "i"}, 404),
+    ],
+)
 def test_upload_request_validation(api, overrides, status):
     overrides = dict(overrides)
     if "datasetId" in overrides and overrides.get("traceId", "x") is None:
@@ -122,20 +139,36 @@ def test_upload_request_validation(api, overrides, status):
 
 
 def test_patch_unknown_media(api):
-    resp = api.client.patch("/api/public/media/nope", json={"uploadedAt": "2024-01-01T00:00:00Z",
-                                                            "uploadHttpStatus": 200}, auth=api.auth)
+    resp = api.client.patch(
+        "/api/public/media/nope",
+        json={"uploadedAt": "2024-01-01T00:00:00Z", "uploadHttpStatus": 200},
+        auth=api.auth,
+    )
     assert resp.status_code == 404
 
 
 def test_dataset_item_media_references(api):
     dataset = api.client.post("/api/public/v2/datasets", json={"name": "with-media"}, auth=api.auth).json()
-    created = request_upload(api, traceId=None, observationId=None, datasetId=dataset["id"],
-                             datasetItemId="img-item", field="input").json()
+    created = request_upload(
+        api,
+        traceId=None,
+        observationId=None,
+        datasetId=dataset["id"],
+        datasetItemId="img-item",
+        field="input",
+    ).json()
     assert put(api, created["uploadUrl"]).status_code == 200
     ref = f"@@@langfuseMedia:type=image/png|id={created['mediaId']}|source=bytes@@@"
-    item = api.client.post("/api/public/dataset-items", auth=api.auth, json={
-        "datasetName": "with-media", "id": "img-item", "input": {"image": ref, "text": "describe"},
-        "metadata": [ref, "unknown @@@langfuseMedia:type=image/png|id=missing|source=bytes@@@"]}).json()
+    item = api.client.post(
+        "/api/public/dataset-items",
+        auth=api.auth,
+        json={
+            "datasetName": "with-media",
+            "id": "img-item",
+            "input": {"image": ref, "text": "describe"},
+            "metadata": [ref, "unknown @@@langfuseMedia:type=image/png|id=missing|source=bytes@@@"],
+        },
+    ).json()
     refs = {(r["field"], r["jsonPath"]): r for r in item["mediaReferences"]}
     assert set(refs) == {("input", "$['image']"), ("metadata", "$[0]")}
     media = refs[("input", "$['image']")]["media"]
@@ -153,7 +186,10 @@ def test_urls_use_nextauth_url_when_configured(api):
 def _upload(api, data: bytes, **link) -> str:
     created = request_upload(api, data=data, contentLength=len(data), sha256Hash=sha(data), **link).json()
     if created["uploadUrl"]:
-        assert put(api, created["uploadUrl"], data=data, **{"x-amz-checksum-sha256": sha(data)}).status_code == 200
+        assert (
+            put(api, created["uploadUrl"], data=data, **{"x-amz-checksum-sha256": sha(data)}).status_code
+            == 200
+        )
     return created["mediaId"]
 
 
@@ -167,7 +203,9 @@ def test_deleting_traces_deletes_media_only_they_reference(api):
     resp = api.client.delete("/api/public/traces/t1", auth=api.auth)
     assert resp.status_code == 200, resp.text
 
-    status = {m: api.client.get(f"/api/public/media/{m}", auth=api.auth).status_code for m in (only_t1, shared)}
+    status = {
+        m: api.client.get(f"/api/public/media/{m}", auth=api.auth).status_code for m in (only_t1, shared)
+    }
     assert status == {only_t1: 404, shared: 200}
     files = [p for p in blobs.rglob("*") if p.is_file()]
     assert len(files) == 1 and files[0].read_bytes() == PNG + b"2"

@@ -23,13 +23,24 @@ SCRIPT_CARRIERS = {
 
 
 def _upload_and_download(client, auth, content_type: str, data: bytes):
-    created = client.post("/api/public/media", auth=auth, json={
-        "traceId": f"t-{uuid.uuid4().hex[:8]}", "field": "input", "contentType": content_type,
-        "contentLength": len(data), "sha256Hash": sha(data)})
+    created = client.post(
+        "/api/public/media",
+        auth=auth,
+        json={
+            "traceId": f"t-{uuid.uuid4().hex[:8]}",
+            "field": "input",
+            "contentType": content_type,
+            "contentLength": len(data),
+            "sha256Hash": sha(data),
+        },
+    )
     assert created.status_code == 201, created.text
     body = created.json()
-    put = client.put(local(body["uploadUrl"]), content=data,
-                     headers={"Content-Type": content_type, "x-amz-checksum-sha256": sha(data)})
+    put = client.put(
+        local(body["uploadUrl"]),
+        content=data,
+        headers={"Content-Type": content_type, "x-amz-checksum-sha256": sha(data)},
+    )
     assert put.status_code == 200, put.text
     info = client.get(f"/api/public/media/{body['mediaId']}", auth=auth).json()
     return info, client.get(local(info["url"]))
@@ -58,23 +69,38 @@ def test_download_urls_can_live_on_an_origin_of_their_own(tmp_path, monkeypatch)
     from lightfuse.config import InitSettings, load_settings
 
     monkeypatch.setenv("LIGHTFUSE_MEDIA_DOWNLOAD_BASE_URL", "https://media.example.net/")
-    init = InitSettings(org_id="o", project_id="p1", project_public_key="pk-lf-m", project_secret_key="sk-lf-m")
+    init = InitSettings(
+        org_id="o", project_id="p1", project_public_key="pk-lf-m", project_secret_key="sk-lf-m"
+    )
     services = build_services(load_settings(data_dir=tmp_path / "data", init=init))
     data = SCRIPT_CARRIERS["text/html"]
     with TestClient(create_app(services)) as client:
         auth = ("pk-lf-m", "sk-lf-m")
-        created = client.post("/api/public/media", auth=auth, json={
-            "traceId": "t", "field": "input", "contentType": "text/html", "contentLength": len(data),
-            "sha256Hash": sha(data)}).json()
+        created = client.post(
+            "/api/public/media",
+            auth=auth,
+            json={
+                "traceId": "t",
+                "field": "input",
+                "contentType": "text/html",
+                "contentLength": len(data),
+                "sha256Hash": sha(data),
+            },
+        ).json()
         # uploads still go to the app's own address; downloads to the media origin
         assert created["uploadUrl"].startswith("http://testserver/api/media-blobs/p1/")
-        put = client.put(created["uploadUrl"], content=data,
-                         headers={"Content-Type": "text/html", "x-amz-checksum-sha256": sha(data)})
+        put = client.put(
+            created["uploadUrl"],
+            content=data,
+            headers={"Content-Type": "text/html", "x-amz-checksum-sha256": sha(data)},
+        )
         assert put.status_code == 200
         info = client.get(f"/api/public/media/{created['mediaId']}", auth=auth).json()
         assert info["url"].startswith("https://media.example.net/api/media-blobs/p1/"), info["url"]
         # the media origin is routed to this same server: the signed URL works there
         path = info["url"].removeprefix("https://media.example.net")
         download = client.get(path)
-        assert download.status_code == 200 and download.headers["content-disposition"].startswith("attachment")
+        assert download.status_code == 200 and download.headers["content-disposition"].startswith(
+            "attachment"
+        )
     services.engine.dispose()

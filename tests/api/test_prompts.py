@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from lightfuse.services.prompts import PromptService
+from lightfuse.services.prompts.prompts import PromptService
 
 V2 = "/api/public/v2/prompts"
 
@@ -26,8 +26,9 @@ def get(api, name: str, expect: int = 200, auth=None, **params):
 
 
 def patch(api, name: str, version, labels, expect: int = 200):
-    r = api.client.patch(f"{V2}/{name.replace('/', '%2F')}/versions/{version}", json={"newLabels": labels},
-                         auth=api.auth)
+    r = api.client.patch(
+        f"{V2}/{name.replace('/', '%2F')}/versions/{version}", json={"newLabels": labels}, auth=api.auth
+    )
     assert r.status_code == expect, r.text
     return r.json()
 
@@ -52,8 +53,14 @@ def ref(name: str, version: int | None = None, label: str | None = None) -> str:
 
 
 def test_versions_labels_and_latest(api):
-    v1 = create(api, name="greet", prompt="Hi {{name}}", labels=["production"], config={"temperature": 0.2},
-                commitMessage="first")
+    v1 = create(
+        api,
+        name="greet",
+        prompt="Hi {{name}}",
+        labels=["production"],
+        config={"temperature": 0.2},
+        commitMessage="first",
+    )
     assert v1["version"] == 1 and v1["type"] == "text" and v1["createdBy"] == "API"
     assert v1["labels"] == ["production", "latest"] and v1["isActive"] is True
     assert v1["config"] == {"temperature": 0.2} and v1["commitMessage"] == "first" and v1["tags"] == []
@@ -63,13 +70,20 @@ def test_versions_labels_and_latest(api):
     assert v2["config"] == {}
 
     default = get(api, "greet")
-    assert default["version"] == 1 and default["prompt"] == "Hi {{name}}" and default["labels"] == ["production"]
+    assert (
+        default["version"] == 1 and default["prompt"] == "Hi {{name}}" and default["labels"] == ["production"]
+    )
     assert default["resolutionGraph"] is None
     assert get(api, "greet", label="latest")["version"] == 2
     assert get(api, "greet", version=2)["prompt"] == "Hello {{name}}"
     assert get(api, "greet", version=3, expect=404) == {
-        "message": "Prompt not found: 'greet' with version 3", "error": "LangfuseNotFoundError"}
-    assert get(api, "greet", label="staging", expect=404)["message"] == "Prompt not found: 'greet' with label 'staging'"
+        "message": "Prompt not found: 'greet' with version 3",
+        "error": "LangfuseNotFoundError",
+    }
+    assert (
+        get(api, "greet", label="staging", expect=404)["message"]
+        == "Prompt not found: 'greet' with label 'staging'"
+    )
     assert get(api, "missing", expect=404)["message"] == "Prompt not found: 'missing' with label 'production'"
 
     # a new version with a label takes it from the version that had it
@@ -80,7 +94,10 @@ def test_versions_labels_and_latest(api):
 
 def test_get_parameter_validation(api):
     create(api, name="p", prompt="x", labels=["production"])
-    assert get(api, "p", version=1, label="production", expect=400)["message"] == "Cannot specify both version and label"
+    assert (
+        get(api, "p", version=1, label="production", expect=400)["message"]
+        == "Cannot specify both version and label"
+    )
     assert get(api, "p", version="abc", expect=400)["error"] == "InvalidRequestError"
     assert get(api, "p", resolve="maybe", expect=400)["error"] == "InvalidRequestError"
 
@@ -143,7 +160,9 @@ def test_chat_prompts_with_placeholders(api):
     create(api, name="c2", type="image", prompt="x", expect=400)
 
 
-@pytest.mark.parametrize("name", ["", "a|b", "/a", "a/", "a//b", "<b>x</b>", "new", "metrics", "prompt-detail", 7])
+@pytest.mark.parametrize(
+    "name", ["", "a|b", "/a", "a/", "a//b", "<b>x</b>", "new", "metrics", "prompt-detail", 7]
+)
 def test_invalid_names(api, name):
     assert create(api, name=name, prompt="x", expect=400)["error"] == "InvalidRequestError"
 
@@ -165,8 +184,12 @@ def test_invalid_labels_and_bodies(api):
 def test_dependencies_resolve_on_read(api):
     create(api, name="base", prompt="BASE-1", labels=["production"])
     create(api, name="base", prompt='BASE-2 "quoted"\nline')
-    parent = create(api, name="parent", labels=["production"],
-                    prompt=f"[{ref('base', version=2)}] [{ref('base', label='production')}] {ref('bad|x=1')}")
+    parent = create(
+        api,
+        name="parent",
+        labels=["production"],
+        prompt=f"[{ref('base', version=2)}] [{ref('base', label='production')}] {ref('bad|x=1')}",
+    )
     # create answers with the stored, unresolved content
     assert ref("base", version=2) in parent["prompt"]
     got = get(api, "parent")
@@ -184,13 +207,21 @@ def test_dependencies_resolve_on_read(api):
 
     # chat prompts embed text prompts inside message contents; nested dependencies are resolved too
     create(api, name="middle", prompt=f"M({ref('base', version=1)})")
-    chat = create(api, name="chat", type="chat", prompt=[{"role": "system", "content": f"S {ref('middle', label='latest')}"}])
+    chat = create(
+        api,
+        name="chat",
+        type="chat",
+        prompt=[{"role": "system", "content": f"S {ref('middle', label='latest')}"}],
+    )
     resolved = get(api, "chat", label="latest")
     assert resolved["prompt"] == [{"role": "system", "content": "S M(BASE-1)"}]
     middle_id = get(api, "middle", label="latest")["id"]
     deps = resolved["resolutionGraph"]["dependencies"]
     assert deps[chat["id"]][0]["name"] == "middle" and deps[middle_id][0] == {
-        "id": get(api, "base", version=1)["id"], "name": "base", "version": 1}
+        "id": get(api, "base", version=1)["id"],
+        "name": "base",
+        "version": 1,
+    }
 
 
 def test_dependency_errors_on_create(api):
@@ -235,7 +266,9 @@ def test_relabel_refused_when_it_breaks_a_dependent(api):
 
 def test_deletes_by_version_label_and_all(api):
     for i in range(1, 4):
-        create(api, name="d", prompt=f"v{i}", labels=["production"] if i == 1 else ["staging"] if i == 2 else [])
+        create(
+            api, name="d", prompt=f"v{i}", labels=["production"] if i == 1 else ["staging"] if i == 2 else []
+        )
     delete(api, "d", expect=404, version=9)
     delete(api, "d", expect=400, version=1, label="production")
     r = delete(api, "d", version=3)
@@ -274,7 +307,9 @@ def test_deletes_refused_while_depended_on(api):
 
 def test_list_groups_by_name_with_pagination_and_filters(api):
     for i in range(12):
-        create(api, name=f"n{i:02d}", prompt="x", labels=["production"] if i % 2 == 0 else [], tags=[f"t{i % 3}"])
+        create(
+            api, name=f"n{i:02d}", prompt="x", labels=["production"] if i % 2 == 0 else [], tags=[f"t{i % 3}"]
+        )
     create(api, name="n00", prompt="y", config={"model": "m2"})
     page1 = api.client.get(V2, auth=api.auth).json()
     assert page1["meta"] == {"page": 1, "limit": 10, "totalItems": 12, "totalPages": 2}
@@ -301,8 +336,14 @@ def test_list_groups_by_name_with_pagination_and_filters(api):
     assert len(names(toUpdatedAt=future, limit=100)) == 12
     flt = [{"type": "string", "column": "name", "operator": "starts with", "value": "n1"}]
     assert names(filter=json.dumps(flt)) == ["n10", "n11"]
-    for bad in ({"limit": 101}, {"limit": 0}, {"page": 0}, {"fromUpdatedAt": "2024-01-01T00:00:00"},
-                {"filter": "not json"}, {"filter": json.dumps([{**flt[0], "column": "nope"}])}):
+    for bad in (
+        {"limit": 101},
+        {"limit": 0},
+        {"page": 0},
+        {"fromUpdatedAt": "2024-01-01T00:00:00"},
+        {"filter": "not json"},
+        {"filter": json.dumps([{**flt[0], "column": "nope"}])},
+    ):
         assert api.client.get(V2, params=bad, auth=api.auth).status_code == 400, bad
 
 
@@ -310,10 +351,14 @@ def test_list_groups_by_name_with_pagination_and_filters(api):
 
 
 def test_legacy_v1_endpoints(api):
-    r = api.client.post("/api/public/prompts", json={"name": "old", "prompt": "v1", "isActive": True}, auth=api.auth)
+    r = api.client.post(
+        "/api/public/prompts", json={"name": "old", "prompt": "v1", "isActive": True}, auth=api.auth
+    )
     assert r.status_code == 201 and r.json()["isActive"] is True
     assert r.json()["labels"] == ["production", "latest"]
-    r = api.client.post("/api/public/prompts", json={"name": "old", "prompt": "v2", "isActive": False}, auth=api.auth)
+    r = api.client.post(
+        "/api/public/prompts", json={"name": "old", "prompt": "v2", "isActive": False}, auth=api.auth
+    )
     assert r.status_code == 201 and r.json()["labels"] == ["latest"]
     got = api.client.get("/api/public/prompts", params={"name": "old"}, auth=api.auth)
     assert got.status_code == 200 and got.json()["prompt"] == "v1" and got.json()["isActive"] is True
@@ -337,11 +382,19 @@ def test_projects_are_isolated(api):
 
 def test_bearer_and_missing_auth_are_refused(api):
     bearer = {"Authorization": f"Bearer {api.public_key}"}
-    for method, url in (("GET", f"{V2}/x"), ("POST", V2), ("GET", V2), ("PATCH", f"{V2}/x/versions/1"),
-                        ("DELETE", f"{V2}/x"), ("GET", "/api/public/prompts?name=x")):
+    for method, url in (
+        ("GET", f"{V2}/x"),
+        ("POST", V2),
+        ("GET", V2),
+        ("PATCH", f"{V2}/x/versions/1"),
+        ("DELETE", f"{V2}/x"),
+        ("GET", "/api/public/prompts?name=x"),
+    ):
         r = api.client.request(method, url, headers=bearer, json={"name": "x", "prompt": "y"})
         assert r.status_code == 403, (method, url, r.text)
-        assert r.json() == {"message": f"Access denied - need to use basic auth with secret key to {method} prompts"}
+        assert r.json() == {
+            "message": f"Access denied - need to use basic auth with secret key to {method} prompts"
+        }
     assert api.client.get(f"{V2}/x").status_code == 401
     assert api.client.get(f"{V2}/x", auth=(api.public_key, "sk-lf-wrong")).status_code == 401
     assert api.client.put(V2, auth=api.auth).status_code == 405

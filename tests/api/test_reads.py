@@ -545,9 +545,15 @@ def test_observation_view_v1(env):
     assert g1["model"] == "gpt-4o" and g1["modelId"] and g1["modelParameters"] == {"temperature": 0.5}
     assert g1["usageDetails"] == {"input": 1000, "output": 200, "total": 1200}
     # the legacy usage object sends its nullable cost keys too (issue #15: no key Langfuse sends may be missing)
-    assert g1["usage"] == {"unit": "TOKENS", "input": 1000, "output": 200, "total": 1200,
-                           "inputCost": pytest.approx(1000 * GPT4O_INPUT),
-                           "outputCost": pytest.approx(200 * GPT4O_OUTPUT), "totalCost": pytest.approx(G1_COST)}
+    assert g1["usage"] == {
+        "unit": "TOKENS",
+        "input": 1000,
+        "output": 200,
+        "total": 1200,
+        "inputCost": pytest.approx(1000 * GPT4O_INPUT),
+        "outputCost": pytest.approx(200 * GPT4O_OUTPUT),
+        "totalCost": pytest.approx(G1_COST),
+    }
     assert (g1["unit"], g1["promptTokens"], g1["completionTokens"], g1["totalTokens"]) == (
         "TOKENS",
         1000,
@@ -565,8 +571,15 @@ def test_observation_view_v1(env):
 
     sp1 = env.ok("/api/public/observations/sp1")
     assert sp1["calculatedInputCost"] is None and sp1["calculatedTotalCost"] == 0
-    assert sp1["usage"] == {"unit": "TOKENS", "input": 0, "output": 0, "total": 0, "inputCost": None,
-                            "outputCost": None, "totalCost": None}
+    assert sp1["usage"] == {
+        "unit": "TOKENS",
+        "input": 0,
+        "output": 0,
+        "total": 0,
+        "inputCost": None,
+        "outputCost": None,
+        "totalCost": None,
+    }
     assert sp1["inputPrice"] is None and sp1["timeToFirstToken"] is None
 
     resp = env.get("/api/public/observations/nope")

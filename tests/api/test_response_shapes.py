@@ -26,15 +26,34 @@ from starlette.routing import Match
 from tests.conftest import ROOT
 
 # next to the repository (ROOT.parent/shared, as in CI); a git worktree one level deeper finds it further up
-SPEC_PATH = next((p / "shared" / "langfuse" / "openapi.yml" for p in ROOT.parents
-                  if (p / "shared" / "langfuse" / "openapi.yml").exists()),
-                 ROOT.parent / "shared" / "langfuse" / "openapi.yml")
+SPEC_PATH = next(
+    (
+        p / "shared" / "langfuse" / "openapi.yml"
+        for p in ROOT.parents
+        if (p / "shared" / "langfuse" / "openapi.yml").exists()
+    ),
+    ROOT.parent / "shared" / "langfuse" / "openapi.yml",
+)
 T0 = "2024-05-01T10:00:00.000Z"
-OBSERVATION_TYPES = ("span", "generation", "event", "agent", "tool", "chain", "retriever", "evaluator",
-                     "embedding", "guardrail")
+OBSERVATION_TYPES = (
+    "span",
+    "generation",
+    "event",
+    "agent",
+    "tool",
+    "chain",
+    "retriever",
+    "evaluator",
+    "embedding",
+    "guardrail",
+)
 # paths the spec documents but this test cannot meaningfully call with a project key
-NOT_PROJECT_ROUTES = ("/api/public/organizations/", "/api/public/scim/", "/api/public/projects/{projectId}/",
-                      "/api/public/integrations/")
+NOT_PROJECT_ROUTES = (
+    "/api/public/organizations/",
+    "/api/public/scim/",
+    "/api/public/projects/{projectId}/",
+    "/api/public/integrations/",
+)
 
 
 @cache
@@ -67,7 +86,11 @@ def _flatten(schema: dict) -> dict:
         for name, prop in (flat.get("properties") or {}).items():
             props.setdefault(name, prop)
         required |= set(flat.get("required") or [])
-    return {**{k: v for k, v in schema.items() if k != "allOf"}, "properties": props, "required": sorted(required)}
+    return {
+        **{k: v for k, v in schema.items() if k != "allOf"},
+        "properties": props,
+        "required": sorted(required),
+    }
 
 
 def _variant(schema: dict, value: Any) -> dict:
@@ -75,8 +98,11 @@ def _variant(schema: dict, value: Any) -> dict:
     members = [_flatten(m) for m in schema["oneOf"]]
     if isinstance(value, dict):
         for member in members:
-            tags = {k: p["enum"] for k, p in (member.get("properties") or {}).items()
-                    if isinstance(p, dict) and len(p.get("enum") or []) == 1}
+            tags = {
+                k: p["enum"]
+                for k, p in (member.get("properties") or {}).items()
+                if isinstance(p, dict) and len(p.get("enum") or []) == 1
+            }
             if tags and all(value.get(k) == enum[0] for k, enum in tags.items()):
                 return member
     return min(members, key=lambda m: len(list(missing_keys(value, m, ""))))
@@ -138,83 +164,222 @@ def seed(api) -> dict[str, str]:
     post = api.client.post
     ids = {"traceId": f"t-{uuid.uuid4().hex[:8]}", "sessionId": "sess-shapes"}
     # prompts first, so the generation's prompt link resolves
-    text = _ok(post("/api/public/v2/prompts", json={"name": "shape-text", "type": "text", "prompt": "Hi {{x}}",
-                                                    "labels": ["production"], "config": {"t": 1}},
-                    auth=api.auth), 200, 201)
-    _ok(post("/api/public/v2/prompts", json={"name": "shape-chat", "type": "chat",
-                                             "prompt": [{"role": "system", "content": "Be {{tone}}"}]},
-             auth=api.auth), 200, 201)
+    text = _ok(
+        post(
+            "/api/public/v2/prompts",
+            json={
+                "name": "shape-text",
+                "type": "text",
+                "prompt": "Hi {{x}}",
+                "labels": ["production"],
+                "config": {"t": 1},
+            },
+            auth=api.auth,
+        ),
+        200,
+        201,
+    )
+    _ok(
+        post(
+            "/api/public/v2/prompts",
+            json={
+                "name": "shape-chat",
+                "type": "chat",
+                "prompt": [{"role": "system", "content": "Be {{tone}}"}],
+            },
+            auth=api.auth,
+        ),
+        200,
+        201,
+    )
     ids["promptName"] = text["name"]
-    config = _ok(post("/api/public/score-configs", json={"name": "quality", "dataType": "CATEGORICAL",
-                                                        "categories": [{"label": "good", "value": 1},
-                                                                       {"label": "bad", "value": 0}]},
-                      auth=api.auth))
+    config = _ok(
+        post(
+            "/api/public/score-configs",
+            json={
+                "name": "quality",
+                "dataType": "CATEGORICAL",
+                "categories": [{"label": "good", "value": 1}, {"label": "bad", "value": 0}],
+            },
+            auth=api.auth,
+        )
+    )
     ids["configId"] = config["id"]
 
     tid = ids["traceId"]
-    batch = [_event("trace-create", {"id": tid, "name": "shapes", "sessionId": ids["sessionId"], "userId": "u1",
-                                     "tags": ["a"], "metadata": {"k": "v"}, "input": {"q": 1}, "output": "ok"})]
+    batch = [
+        _event(
+            "trace-create",
+            {
+                "id": tid,
+                "name": "shapes",
+                "sessionId": ids["sessionId"],
+                "userId": "u1",
+                "tags": ["a"],
+                "metadata": {"k": "v"},
+                "input": {"q": 1},
+                "output": "ok",
+            },
+        )
+    ]
     for n, kind in enumerate(OBSERVATION_TYPES):
-        body: dict[str, Any] = {"id": f"{tid}-{kind}", "traceId": tid, "name": kind, "startTime": T0,
-                                "metadata": {"n": str(n)}, "input": "in", "output": {"o": n}}
+        body: dict[str, Any] = {
+            "id": f"{tid}-{kind}",
+            "traceId": tid,
+            "name": kind,
+            "startTime": T0,
+            "metadata": {"n": str(n)},
+            "input": "in",
+            "output": {"o": n},
+        }
         if kind != "event":
             body["endTime"] = "2024-05-01T10:00:01.000Z"
         if kind == "generation":
-            body.update(model="gpt-4o", usageDetails={"input": 10, "output": 5}, promptName="shape-text",
-                        promptVersion=1, modelParameters={"temperature": 0.1},
-                        completionStartTime="2024-05-01T10:00:00.500Z")
+            body.update(
+                model="gpt-4o",
+                usageDetails={"input": 10, "output": 5},
+                promptName="shape-text",
+                promptVersion=1,
+                modelParameters={"temperature": 0.1},
+                completionStartTime="2024-05-01T10:00:00.500Z",
+            )
         batch.append(_event(f"{kind}-create", body))
     ids["observationId"] = f"{tid}-generation"
     scores = {"NUMERIC": 0.5, "CATEGORICAL": "good", "BOOLEAN": 1, "TEXT": "some text", "CORRECTION": "fixed"}
     for data_type, value in scores.items():
-        body = {"id": f"{tid}-score-{data_type.lower()}", "traceId": tid, "name": data_type.lower(),
-                "value": value, "dataType": data_type, "comment": "c"}
+        body = {
+            "id": f"{tid}-score-{data_type.lower()}",
+            "traceId": tid,
+            "name": data_type.lower(),
+            "value": value,
+            "dataType": data_type,
+            "comment": "c",
+        }
         if data_type == "CORRECTION":
             body["observationId"] = ids["observationId"]
         if data_type == "CATEGORICAL":
             body["configId"] = config["id"]
         batch.append(_event("score-create", body))
-    batch.append(_event("score-create", {"id": f"{tid}-score-session", "sessionId": ids["sessionId"],
-                                         "name": "session-score", "value": 1}))
+    batch.append(
+        _event(
+            "score-create",
+            {
+                "id": f"{tid}-score-session",
+                "sessionId": ids["sessionId"],
+                "name": "session-score",
+                "value": 1,
+            },
+        )
+    )
     resp = _ok(api.ingest(batch), 207)
     assert not resp["errors"], resp["errors"]
     ids["scoreId"] = f"{tid}-score-numeric"
 
-    _ok(post("/api/public/v2/datasets", json={"name": "shape-ds", "description": "d", "metadata": {"m": 1}},
-             auth=api.auth))
+    _ok(
+        post(
+            "/api/public/v2/datasets",
+            json={"name": "shape-ds", "description": "d", "metadata": {"m": 1}},
+            auth=api.auth,
+        )
+    )
     ids["datasetName"] = "shape-ds"
-    item = _ok(post("/api/public/dataset-items", json={"datasetName": "shape-ds", "input": {"x": 1},
-                                                     "expectedOutput": 2, "metadata": {"k": 1},
-                                                     "sourceTraceId": tid}, auth=api.auth))
+    item = _ok(
+        post(
+            "/api/public/dataset-items",
+            json={
+                "datasetName": "shape-ds",
+                "input": {"x": 1},
+                "expectedOutput": 2,
+                "metadata": {"k": 1},
+                "sourceTraceId": tid,
+            },
+            auth=api.auth,
+        )
+    )
     ids["id"] = item["id"]  # dataset item (the models' {id} is filled separately)
-    run_item = _ok(post("/api/public/dataset-run-items", json={"runName": "shape-run", "datasetItemId": item["id"],
-                                                             "traceId": tid, "observationId": ids["observationId"],
-                                                             "metadata": {"r": 1}}, auth=api.auth))
+    run_item = _ok(
+        post(
+            "/api/public/dataset-run-items",
+            json={
+                "runName": "shape-run",
+                "datasetItemId": item["id"],
+                "traceId": tid,
+                "observationId": ids["observationId"],
+                "metadata": {"r": 1},
+            },
+            auth=api.auth,
+        )
+    )
     ids["runName"] = "shape-run"
-    ids["datasetId"] = run_item["datasetRunId"] and _ok(api.client.get("/api/public/v2/datasets/shape-ds",
-                                                                       auth=api.auth))["id"]
-    model = _ok(post("/api/public/models", json={"modelName": "shape-model", "matchPattern": "(?i)^(shape-model)$",
-                                                 "unit": "TOKENS", "inputPrice": 0.001, "outputPrice": 0.002},
-                     auth=api.auth))
+    ids["datasetId"] = (
+        run_item["datasetRunId"]
+        and _ok(api.client.get("/api/public/v2/datasets/shape-ds", auth=api.auth))["id"]
+    )
+    model = _ok(
+        post(
+            "/api/public/models",
+            json={
+                "modelName": "shape-model",
+                "matchPattern": "(?i)^(shape-model)$",
+                "unit": "TOKENS",
+                "inputPrice": 0.001,
+                "outputPrice": 0.002,
+            },
+            auth=api.auth,
+        )
+    )
     ids["modelId"] = model["id"]
-    comment = _ok(post("/api/public/comments", json={"projectId": api.project_id, "objectType": "TRACE",
-                                                     "objectId": tid, "content": "note"}, auth=api.auth))
+    comment = _ok(
+        post(
+            "/api/public/comments",
+            json={"projectId": api.project_id, "objectType": "TRACE", "objectId": tid, "content": "note"},
+            auth=api.auth,
+        )
+    )
     ids["commentId"] = comment["id"]
-    queue = _ok(post("/api/public/annotation-queues", json={"name": "review", "scoreConfigIds": [config["id"]]},
-                     auth=api.auth))
+    queue = _ok(
+        post(
+            "/api/public/annotation-queues",
+            json={"name": "review", "scoreConfigIds": [config["id"]]},
+            auth=api.auth,
+        )
+    )
     ids["queueId"] = queue["id"]
-    queue_item = _ok(post(f"/api/public/annotation-queues/{queue['id']}/items",
-                          json={"objectId": tid, "objectType": "TRACE"}, auth=api.auth))
+    queue_item = _ok(
+        post(
+            f"/api/public/annotation-queues/{queue['id']}/items",
+            json={"objectId": tid, "objectType": "TRACE"},
+            auth=api.auth,
+        )
+    )
     ids["itemId"] = queue_item["id"]
-    png = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
-    media = _ok(post("/api/public/media", json={"traceId": tid, "field": "input", "contentType": "image/png",
-                                                "contentLength": len(png),
-                                                "sha256Hash": base64.b64encode(hashlib.sha256(png).digest()).decode()},
-                     auth=api.auth), 200, 201)
+    png = base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+    )
+    media = _ok(
+        post(
+            "/api/public/media",
+            json={
+                "traceId": tid,
+                "field": "input",
+                "contentType": "image/png",
+                "contentLength": len(png),
+                "sha256Hash": base64.b64encode(hashlib.sha256(png).digest()).decode(),
+            },
+            auth=api.auth,
+        ),
+        200,
+        201,
+    )
     digest = base64.b64encode(hashlib.sha256(png).digest()).decode()
     parts = urlsplit(media["uploadUrl"])
-    _ok(api.client.put(f"{parts.path}?{parts.query}", content=png,
-                       headers={"Content-Type": "image/png", "x-amz-checksum-sha256": digest}))
+    _ok(
+        api.client.put(
+            f"{parts.path}?{parts.query}",
+            content=png,
+            headers={"Content-Type": "image/png", "x-amz-checksum-sha256": digest},
+        )
+    )
     ids["mediaId"] = media["mediaId"]
     ids["projectId"] = api.project_id
     return ids
@@ -225,22 +390,34 @@ QUERY = {
     "/api/public/dataset-run-items": lambda ids: {"datasetId": ids["datasetId"], "runName": ids["runName"]},
     "/api/public/dataset-items": lambda ids: {"datasetName": ids["datasetName"]},
     "/api/public/comments": lambda ids: {"objectType": "TRACE", "objectId": ids["traceId"]},
-    "/api/public/metrics": lambda ids: {"query": '{"view":"traces","metrics":[{"measure":"count","aggregation":'
-                                                 '"count"}],"dimensions":[{"field":"name"}],"filters":[],'
-                                                 '"fromTimestamp":"2024-01-01T00:00:00Z",'
-                                                 '"toTimestamp":"2030-01-01T00:00:00Z"}'},
-    "/api/public/v2/metrics": lambda ids: {"query": '{"view":"observations","metrics":[{"measure":"count",'
-                                                    '"aggregation":"count"}],"dimensions":[{"field":"name"}],'
-                                                    '"filters":[],"fromTimestamp":"2024-01-01T00:00:00Z",'
-                                                    '"toTimestamp":"2030-01-01T00:00:00Z"}'},
-    "/api/public/v2/observations": lambda ids: {"fields": "core,basic,time,io,metadata,model,usage,prompt,"
-                                                          "metrics,trace_context"},
+    "/api/public/metrics": lambda ids: {
+        "query": '{"view":"traces","metrics":[{"measure":"count","aggregation":'
+        '"count"}],"dimensions":[{"field":"name"}],"filters":[],'
+        '"fromTimestamp":"2024-01-01T00:00:00Z",'
+        '"toTimestamp":"2030-01-01T00:00:00Z"}'
+    },
+    "/api/public/v2/metrics": lambda ids: {
+        "query": '{"view":"observations","metrics":[{"measure":"count",'
+        '"aggregation":"count"}],"dimensions":[{"field":"name"}],'
+        '"filters":[],"fromTimestamp":"2024-01-01T00:00:00Z",'
+        '"toTimestamp":"2030-01-01T00:00:00Z"}'
+    },
+    "/api/public/v2/observations": lambda ids: {
+        "fields": "core,basic,time,io,metadata,model,usage,prompt,metrics,trace_context"
+    },
     "/api/public/v3/scores": lambda ids: {"fields": "details,subject,annotation"},
 }
 
 
 def _served(app, path: str) -> bool:
-    scope = {"type": "http", "path": path, "method": "GET", "root_path": "", "query_string": b"", "headers": []}
+    scope = {
+        "type": "http",
+        "path": path,
+        "method": "GET",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+    }
     return any(route.matches(scope)[0] == Match.FULL for route in app.routes)
 
 
@@ -268,11 +445,20 @@ def test_every_served_get_route_sends_every_spec_key(api):
         if missing:
             problems[path] = missing
     # the routes the data set is meant to exercise were all called
-    for must in ("/api/public/traces/{traceId}", "/api/public/observations", "/api/public/v2/observations",
-                 "/api/public/v2/scores", "/api/public/sessions/{sessionId}", "/api/public/v2/prompts/{promptName}",
-                 "/api/public/dataset-items/{id}", "/api/public/datasets/{datasetName}/runs/{runName}",
-                 "/api/public/models/{id}", "/api/public/comments/{commentId}",
-                 "/api/public/annotation-queues/{queueId}/items/{itemId}", "/api/public/media/{mediaId}"):
+    for must in (
+        "/api/public/traces/{traceId}",
+        "/api/public/observations",
+        "/api/public/v2/observations",
+        "/api/public/v2/scores",
+        "/api/public/sessions/{sessionId}",
+        "/api/public/v2/prompts/{promptName}",
+        "/api/public/dataset-items/{id}",
+        "/api/public/datasets/{datasetName}/runs/{runName}",
+        "/api/public/models/{id}",
+        "/api/public/comments/{commentId}",
+        "/api/public/annotation-queues/{queueId}/items/{itemId}",
+        "/api/public/media/{mediaId}",
+    ):
         assert must in called, (must, called)
     assert not problems, "\n".join(f"{p}: {m}" for p, m in problems.items())
 

@@ -20,7 +20,7 @@ from lightfuse.api import score_configs as score_configs_api
 from lightfuse.api import scores as scores_api
 from lightfuse.app import Services, build_services, create_app
 from lightfuse.config import InitSettings, load_settings
-from lightfuse.store.sql import tracing_writes
+from lightfuse.store.sql.tracing import writes as tracing_writes
 
 PG_ADMIN_URL = os.environ.get("LIGHTFUSE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 ORG_ID = "org-scores-test"
@@ -37,8 +37,11 @@ class Env:
 def env(request, tmp_path_factory) -> Iterator[Env]:
     """One app per backend for the whole module; every test gets its own project (see ``proj``)."""
     data_dir = tmp_path_factory.mktemp(f"lf-{request.param}") / "data"
-    overrides: dict[str, Any] = {"data_dir": data_dir, "database_url": None,
-                                 "init": InitSettings(org_id=ORG_ID, org_name="Scores Test Org")}
+    overrides: dict[str, Any] = {
+        "data_dir": data_dir,
+        "database_url": None,
+        "init": InitSettings(org_id=ORG_ID, org_name="Scores Test Org"),
+    }
     db_name = None
     if request.param == "postgres":
         db_name = f"lf_scores_{uuid.uuid4().hex[:10]}"
@@ -47,8 +50,11 @@ def env(request, tmp_path_factory) -> Iterator[Env]:
             conn.exec_driver_sql(f'CREATE DATABASE "{db_name}"')
         admin.dispose()
         overrides.update(
-            database_url=PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql+psycopg", "postgresql") + "/" + db_name,
-            salt="test-salt", nextauth_secret="test-secret",
+            database_url=PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql+psycopg", "postgresql")
+            + "/"
+            + db_name,
+            salt="test-salt",
+            nextauth_secret="test-secret",
         )
     services = build_services(load_settings(**overrides))
     app = create_app(services)
@@ -76,10 +82,16 @@ class Proj:
         self.client = env.client
         self.project_id = f"proj-{uuid.uuid4().hex[:10]}"
         self.public_key, secret = f"pk-lf-{uuid.uuid4()}", f"sk-lf-{uuid.uuid4()}"
-        env.services.accounts.provision(InitSettings(
-            org_id=ORG_ID, org_name="Scores Test Org", project_id=self.project_id, project_name="p",
-            project_public_key=self.public_key, project_secret_key=secret,
-        ))
+        env.services.accounts.provision(
+            InitSettings(
+                org_id=ORG_ID,
+                org_name="Scores Test Org",
+                project_id=self.project_id,
+                project_name="p",
+                project_public_key=self.public_key,
+                project_secret_key=secret,
+            )
+        )
         token = base64.b64encode(f"{self.public_key}:{secret}".encode()).decode()
         self.basic = {"Authorization": f"Basic {token}"}
         self.bearer = {"Authorization": f"Bearer {self.public_key}"}
@@ -88,12 +100,16 @@ class Proj:
         return self.client.get(path, params=params, headers=self.basic if headers is None else headers)
 
     def post(self, path: str, body: Any, headers: dict | None = None):
-        return self.client.post(path, content=json.dumps(body), headers={**(self.basic if headers is None else headers),
-                                                                         "Content-Type": "application/json"})
+        return self.client.post(
+            path,
+            content=json.dumps(body),
+            headers={**(self.basic if headers is None else headers), "Content-Type": "application/json"},
+        )
 
     def patch(self, path: str, body: Any):
-        return self.client.patch(path, content=json.dumps(body), headers={**self.basic,
-                                                                          "Content-Type": "application/json"})
+        return self.client.patch(
+            path, content=json.dumps(body), headers={**self.basic, "Content-Type": "application/json"}
+        )
 
     def delete(self, path: str):
         return self.client.delete(path, headers=self.basic)
@@ -139,10 +155,13 @@ def test_backend_is_the_one_parametrised(env):
 
 def test_create_single_and_array(proj):
     single = proj.score(traceId="t1", name="quality", value=0.8, comment="ok", metadata={"k": "v"})
-    r = proj.post("/api/public/scores", [
-        {"traceId": "t1", "name": "a", "value": 1},
-        {"id": "my-own-id", "sessionId": "s1", "name": "b", "value": "x", "dataType": "CATEGORICAL"},
-    ])
+    r = proj.post(
+        "/api/public/scores",
+        [
+            {"traceId": "t1", "name": "a", "value": 1},
+            {"id": "my-own-id", "sessionId": "s1", "name": "b", "value": "x", "dataType": "CATEGORICAL"},
+        ],
+    )
     assert r.status_code == 202, r.text
     assert r.json() == {"message": "Accepted"}
 
@@ -167,22 +186,28 @@ def test_public_key_bearer_may_only_create(proj):
     assert proj.get(f"/api/public/v2/scores/{score_id}", headers=proj.bearer).status_code == 403
     assert proj.client.delete(f"/api/public/scores/{score_id}", headers=proj.bearer).status_code == 403
     assert proj.get(f"/api/public/v2/scores/{score_id}").status_code == 200
-    assert proj.post("/api/public/scores", {"traceId": "t", "name": "n", "value": 1}, headers={}).status_code == 401
+    assert (
+        proj.post("/api/public/scores", {"traceId": "t", "name": "n", "value": 1}, headers={}).status_code
+        == 401
+    )
 
 
-@pytest.mark.parametrize("body, fragment", [
-    ({"traceId": "t", "name": "n", "value": 1, "source": "EVAL"}, "EVAL"),
-    ({"traceId": "t", "value": 1}, "name"),
-    ({"traceId": "t", "name": "n"}, "value"),
-    ({"traceId": "t", "sessionId": "s", "name": "n", "value": 1}, "exactly one"),
-    ({"observationId": "o", "name": "n", "value": 1}, "exactly one"),
-    ({"traceId": "t", "name": "n", "value": "x", "dataType": "NUMERIC"}, "NUMERIC"),
-    ({"traceId": "t", "name": "n", "value": 2, "dataType": "BOOLEAN"}, "BOOLEAN"),
-    ({"traceId": "t", "name": "n", "value": "x" * 501, "dataType": "TEXT"}, "TEXT"),
-    ({"traceId": "t", "name": "n", "value": 1, "source": "ANNOTATION"}, "configId"),
-    ({"traceId": "t", "name": "n", "value": 1, "configId": "nope"}, "not found"),
-    ("not an object", "object"),
-])
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ({"traceId": "t", "name": "n", "value": 1, "source": "EVAL"}, "EVAL"),
+        ({"traceId": "t", "value": 1}, "name"),
+        ({"traceId": "t", "name": "n"}, "value"),
+        ({"traceId": "t", "sessionId": "s", "name": "n", "value": 1}, "exactly one"),
+        ({"observationId": "o", "name": "n", "value": 1}, "exactly one"),
+        ({"traceId": "t", "name": "n", "value": "x", "dataType": "NUMERIC"}, "NUMERIC"),
+        ({"traceId": "t", "name": "n", "value": 2, "dataType": "BOOLEAN"}, "BOOLEAN"),
+        ({"traceId": "t", "name": "n", "value": "x" * 501, "dataType": "TEXT"}, "TEXT"),
+        ({"traceId": "t", "name": "n", "value": 1, "source": "ANNOTATION"}, "configId"),
+        ({"traceId": "t", "name": "n", "value": 1, "configId": "nope"}, "not found"),
+        ("not an object", "object"),
+    ],
+)
 def test_create_rejects(proj, body, fragment):
     r = proj.post("/api/public/scores", body)
     assert r.status_code == 400, r.text
@@ -191,16 +216,23 @@ def test_create_rejects(proj, body, fragment):
 
 def test_array_with_bad_scores_stores_the_good_ones(proj):
     """An array is a batch (the 5.x SDK's CreateScoreBatchResults): bad scores fail alone, with a 207."""
-    r = proj.post("/api/public/scores", [
-        {"id": "good", "traceId": "t", "name": "n", "value": 1},
-        {"id": "no-name", "traceId": "t", "value": 1},
-        "not an object",
-        {"id": "bad-config", "traceId": "t", "name": "n", "value": 1, "configId": "nope"},
-    ])
+    r = proj.post(
+        "/api/public/scores",
+        [
+            {"id": "good", "traceId": "t", "name": "n", "value": 1},
+            {"id": "no-name", "traceId": "t", "value": 1},
+            "not an object",
+            {"id": "bad-config", "traceId": "t", "name": "n", "value": 1, "configId": "nope"},
+        ],
+    )
     assert r.status_code == 207, r.text
     body = r.json()
     assert body["accepted"] == 1 and body["rejected"] == 3
-    assert [(e.get("id"), e["index"]) for e in body["errors"]] == [("no-name", 1), (None, 2), ("bad-config", 3)]
+    assert [(e.get("id"), e["index"]) for e in body["errors"]] == [
+        ("no-name", 1),
+        (None, 2),
+        ("bad-config", 3),
+    ]
     assert "name" in body["errors"][0]["message"] and "not found" in body["errors"][2]["message"]
     assert [s["id"] for s in proj.get("/api/public/v2/scores").json()["data"]] == ["good"]
 
@@ -211,8 +243,11 @@ def test_array_with_bad_scores_stores_the_good_ones(proj):
 
 def test_config_bound_scores(proj):
     numeric = proj.config(name="accuracy", dataType="NUMERIC", minValue=0, maxValue=1)
-    categorical = proj.config(name="tone", dataType="CATEGORICAL",
-                              categories=[{"label": "good", "value": 2}, {"label": "bad", "value": 0}])
+    categorical = proj.config(
+        name="tone",
+        dataType="CATEGORICAL",
+        categories=[{"label": "good", "value": 2}, {"label": "bad", "value": 0}],
+    )
     boolean = proj.config(name="correct", dataType="BOOLEAN")
 
     s1 = proj.score(traceId="t", name="whatever", value=0.5, configId=numeric["id"])
@@ -221,11 +256,21 @@ def test_config_bound_scores(proj):
 
     s2 = proj.score(traceId="t", name="x", value="good", configId=categorical["id"])
     got = proj.get(f"/api/public/v2/scores/{s2}").json()
-    assert (got["name"], got["dataType"], got["value"], got["stringValue"]) == ("tone", "CATEGORICAL", 2, "good")
+    assert (got["name"], got["dataType"], got["value"], got["stringValue"]) == (
+        "tone",
+        "CATEGORICAL",
+        2,
+        "good",
+    )
 
     s3 = proj.score(traceId="t", name="x", value=0, configId=boolean["id"], source="ANNOTATION")
     got = proj.get(f"/api/public/v2/scores/{s3}").json()
-    assert (got["dataType"], got["value"], got["stringValue"], got["source"]) == ("BOOLEAN", 0, "False", "ANNOTATION")
+    assert (got["dataType"], got["value"], got["stringValue"], got["source"]) == (
+        "BOOLEAN",
+        0,
+        "False",
+        "ANNOTATION",
+    )
 
     for bad, fragment in [
         ({"value": 1.5, "configId": numeric["id"]}, "maxValue"),
@@ -237,7 +282,9 @@ def test_config_bound_scores(proj):
         assert r.status_code == 400 and fragment in r.json()["message"], r.text
 
     proj.patch(f"/api/public/score-configs/{numeric['id']}", {"isArchived": True})
-    r = proj.post("/api/public/scores", {"traceId": "t", "name": "x", "value": 0.5, "configId": numeric["id"]})
+    r = proj.post(
+        "/api/public/scores", {"traceId": "t", "name": "x", "value": 0.5, "configId": numeric["id"]}
+    )
     assert r.status_code == 400 and "archived" in r.json()["message"]
     assert proj.get("/api/public/v2/scores").json()["meta"]["totalItems"] == 3
 
@@ -270,7 +317,10 @@ def test_types_in_v1_v2_v3(proj):
     r = proj.get("/api/public/v2/scores/does-not-exist")
     assert r.status_code == 404 and r.json()["message"] == "Score not found"
 
-    v3 = {s["id"]: s for s in proj.get("/api/public/v3/scores", {"fields": "subject,details,annotation"}).json()["data"]}
+    v3 = {
+        s["id"]: s
+        for s in proj.get("/api/public/v3/scores", {"fields": "subject,details,annotation"}).json()["data"]
+    }
     assert v3[b]["value"] is True and v3[n]["value"] == 3 and v3[c]["value"] == "yes"
     assert v3[t]["value"] == "free text" and v3[corr]["value"] == "the right answer"
     assert v3[t]["subject"] == {"kind": "observation", "id": "o", "traceId": "t"}
@@ -285,8 +335,10 @@ def test_types_in_v1_v2_v3(proj):
 
 
 def test_v2_filters(proj):
-    proj.ingest(("trace-create", {"id": "ta", "userId": "alice", "tags": ["prod", "x"]}),
-                ("trace-create", {"id": "tb", "userId": "bob", "tags": ["prod"]}))
+    proj.ingest(
+        ("trace-create", {"id": "ta", "userId": "alice", "tags": ["prod", "x"]}),
+        ("trace-create", {"id": "tb", "userId": "bob", "tags": ["prod"]}),
+    )
     a1 = proj.score(traceId="ta", name="q", value=0.9, metadata={"team": "red"}, environment="staging")
     a2 = proj.score(traceId="ta", observationId="oa", name="helpful", value=1, dataType="BOOLEAN")
     b1 = proj.score(traceId="tb", name="q", value=0.2, metadata={"team": "blue"})
@@ -309,9 +361,16 @@ def test_v2_filters(proj):
     assert q(observationId="oa,zz") == {a2}
     assert q(sessionId="sess") == {s1}
     assert q(source="API") == {a1, a2, b1, s1}
-    assert q(fromTimestamp="2000-01-01T00:00:00Z", toTimestamp="2100-01-01T00:00:00+00:00") == {a1, a2, b1, s1}
+    assert q(fromTimestamp="2000-01-01T00:00:00Z", toTimestamp="2100-01-01T00:00:00+00:00") == {
+        a1,
+        a2,
+        b1,
+        s1,
+    }
     assert q(toTimestamp="2000-01-01T00:00:00Z") == set()
-    meta_filter = [{"type": "stringObject", "column": "metadata", "key": "team", "operator": "=", "value": "blue"}]
+    meta_filter = [
+        {"type": "stringObject", "column": "metadata", "key": "team", "operator": "=", "value": "blue"}
+    ]
     assert q(filter=json.dumps(meta_filter)) == {b1}
     contains = [{"type": "string", "column": "name", "operator": "starts with", "value": "HELP"}]
     assert q(filter=json.dumps(contains)) == {a2}
@@ -320,21 +379,41 @@ def test_v2_filters(proj):
     assert q(name="q", filter=json.dumps(override)) == {a2}
     # trace tag arrays (the dialect-specific SQL) through the structured filter
     for op, expected in (("any of", {a1, a2}), ("all of", {a1, a2}), ("none of", {b1, s1})):
-        tag_filter = [{"type": "arrayOptions", "column": "tags", "operator": op, "value": ["x", "prod"][: 1 if op != "all of" else 2]}]
+        tag_filter = [
+            {
+                "type": "arrayOptions",
+                "column": "tags",
+                "operator": op,
+                "value": ["x", "prod"][: 1 if op != "all of" else 2],
+            }
+        ]
         assert q(filter=json.dumps(tag_filter)) == expected, op
-    meta_contains = [{"type": "stringObject", "column": "metadata", "key": "team", "operator": "contains", "value": "E"}]
+    meta_contains = [
+        {"type": "stringObject", "column": "metadata", "key": "team", "operator": "contains", "value": "E"}
+    ]
     assert q(filter=json.dumps(meta_contains)) == {a1, b1}  # case-insensitive on both backends
     assert ids(proj.get("/api/public/scores", {"userId": "alice"})) == {a1, a2}
     assert ids(proj.get("/api/public/scores", {"dataType": "NUMERIC"})) == {a1, b1}  # v1: no session score
 
     rows = {s["id"]: s for s in proj.get("/api/public/v2/scores").json()["data"]}
-    assert rows[a1]["trace"] == {"userId": "alice", "tags": ["prod", "x"], "environment": "default", "sessionId": None}
+    assert rows[a1]["trace"] == {
+        "userId": "alice",
+        "tags": ["prod", "x"],
+        "environment": "default",
+        "sessionId": None,
+    }
     assert rows[s1]["trace"] is None
     assert "trace" not in proj.get("/api/public/v2/scores", {"fields": "score"}).json()["data"][0]
 
-    for bad in ({"userId": "alice", "fields": "score"}, {"filter": "{nope"}, {"operator": ">"},
-                {"dataType": "FLOAT"}, {"limit": 101}, {"fromTimestamp": "2024-01-01T00:00:00"},
-                {"filter": json.dumps([{"type": "string", "column": "bogus", "operator": "=", "value": "x"}])}):
+    for bad in (
+        {"userId": "alice", "fields": "score"},
+        {"filter": "{nope"},
+        {"operator": ">"},
+        {"dataType": "FLOAT"},
+        {"limit": 101},
+        {"fromTimestamp": "2024-01-01T00:00:00"},
+        {"filter": json.dumps([{"type": "string", "column": "bogus", "operator": "=", "value": "x"}])},
+    ):
         assert proj.get("/api/public/v2/scores", bad).status_code == 400, bad
 
 
@@ -376,10 +455,18 @@ def test_v3_cursor_and_filters(proj):
     assert q(traceId="t2") == {cat}
     assert q(source="api", name="flag") == {flag}
 
-    for bad in ({"fields": "bogus"}, {"value": "1"}, {"dataType": "TEXT", "value": "x"},
-                {"dataType": "NUMERIC,BOOLEAN", "valueMin": 1}, {"observationId": "o"},
-                {"traceId": "t", "sessionId": "s"}, {"userId": "u"}, {"cursor": "not-a-cursor"},
-                {"limit": 0}, {"dataType": "BOOLEAN", "value": "maybe"}):
+    for bad in (
+        {"fields": "bogus"},
+        {"value": "1"},
+        {"dataType": "TEXT", "value": "x"},
+        {"dataType": "NUMERIC,BOOLEAN", "valueMin": 1},
+        {"observationId": "o"},
+        {"traceId": "t", "sessionId": "s"},
+        {"userId": "u"},
+        {"cursor": "not-a-cursor"},
+        {"limit": 0},
+        {"dataType": "BOOLEAN", "value": "maybe"},
+    ):
         assert proj.get("/api/public/v3/scores", bad).status_code == 400, bad
 
 
@@ -404,8 +491,9 @@ def test_scores_are_project_scoped(env, proj):
 
 
 def test_score_config_crud(proj):
-    numeric = proj.config(name="Accuracy (v2).x-y_z", dataType="NUMERIC", minValue=0, maxValue=10,
-                          description="how right")
+    numeric = proj.config(
+        name="Accuracy (v2).x-y_z", dataType="NUMERIC", minValue=0, maxValue=10, description="how right"
+    )
     assert numeric["isArchived"] is False and numeric["projectId"] == proj.project_id
     assert (numeric["minValue"], numeric["maxValue"], numeric["categories"]) == (0, 10, None)
     boolean = proj.config(name="ok", dataType="BOOLEAN")
@@ -427,22 +515,33 @@ def test_score_config_crud(proj):
     assert proj.patch("/api/public/score-configs/nope", {"name": "x"}).status_code == 404
 
 
-@pytest.mark.parametrize("body", [
-    {"name": "", "dataType": "NUMERIC"},
-    {"name": "x" * 36, "dataType": "NUMERIC"},
-    {"name": "bad/name", "dataType": "NUMERIC"},
-    {"name": "n", "dataType": "CORRECTION"},
-    {"name": "n"},
-    {"name": "n", "dataType": "BOOLEAN", "categories": [{"label": "a", "value": 1}]},
-    {"name": "n", "dataType": "CATEGORICAL"},
-    {"name": "n", "dataType": "CATEGORICAL", "categories": [{"label": "a", "value": 1}, {"label": "a", "value": 2}]},
-    {"name": "n", "dataType": "CATEGORICAL", "categories": [{"label": "a", "value": 1}, {"label": "b", "value": 1}]},
-    {"name": "n", "dataType": "CATEGORICAL", "categories": [{"label": "a"}]},
-    {"name": "n", "dataType": "NUMERIC", "categories": [{"label": "a", "value": 1}]},
-    {"name": "n", "dataType": "NUMERIC", "minValue": 2, "maxValue": 1},
-    {"name": "n", "dataType": "TEXT", "maxValue": 1},
-    {"name": "n", "dataType": "NUMERIC", "minValue": "0"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "", "dataType": "NUMERIC"},
+        {"name": "x" * 36, "dataType": "NUMERIC"},
+        {"name": "bad/name", "dataType": "NUMERIC"},
+        {"name": "n", "dataType": "CORRECTION"},
+        {"name": "n"},
+        {"name": "n", "dataType": "BOOLEAN", "categories": [{"label": "a", "value": 1}]},
+        {"name": "n", "dataType": "CATEGORICAL"},
+        {
+            "name": "n",
+            "dataType": "CATEGORICAL",
+            "categories": [{"label": "a", "value": 1}, {"label": "a", "value": 2}],
+        },
+        {
+            "name": "n",
+            "dataType": "CATEGORICAL",
+            "categories": [{"label": "a", "value": 1}, {"label": "b", "value": 1}],
+        },
+        {"name": "n", "dataType": "CATEGORICAL", "categories": [{"label": "a"}]},
+        {"name": "n", "dataType": "NUMERIC", "categories": [{"label": "a", "value": 1}]},
+        {"name": "n", "dataType": "NUMERIC", "minValue": 2, "maxValue": 1},
+        {"name": "n", "dataType": "TEXT", "maxValue": 1},
+        {"name": "n", "dataType": "NUMERIC", "minValue": "0"},
+    ],
+)
 def test_score_config_create_validation(proj, body):
     r = proj.post("/api/public/score-configs", body)
     assert r.status_code == 400, r.text
@@ -465,8 +564,10 @@ def test_score_config_update_validation(proj):
     ]:
         r = proj.patch(f"/api/public/score-configs/{config_id}", body)
         assert r.status_code == 400, (body, r.text)
-    r = proj.patch(f"/api/public/score-configs/{cat['id']}",
-                   {"categories": [{"label": "a", "value": 1}, {"label": "b", "value": 2}], "name": "renamed"})
+    r = proj.patch(
+        f"/api/public/score-configs/{cat['id']}",
+        {"categories": [{"label": "a", "value": 1}, {"label": "b", "value": 2}], "name": "renamed"},
+    )
     assert r.status_code == 200 and len(r.json()["categories"]) == 2 and r.json()["name"] == "renamed"
 
 
@@ -479,8 +580,16 @@ def test_models_crud(proj):
     assert builtin_total > 100 and all(m["isLangfuseManaged"] for m in listing["data"])
     builtin = listing["data"][0]
 
-    r = proj.post("/api/public/models", {"modelName": "aaa-my-model", "matchPattern": "(?i)^(aaa-my-model)$",
-                                         "unit": "TOKENS", "inputPrice": 0.001, "outputPrice": 0.002})
+    r = proj.post(
+        "/api/public/models",
+        {
+            "modelName": "aaa-my-model",
+            "matchPattern": "(?i)^(aaa-my-model)$",
+            "unit": "TOKENS",
+            "inputPrice": 0.001,
+            "outputPrice": 0.002,
+        },
+    )
     assert r.status_code == 200, r.text
     model = r.json()
     assert model["isLangfuseManaged"] is False and model["inputPrice"] == 0.001
@@ -501,9 +610,11 @@ def test_models_crud(proj):
 
     dup = proj.post("/api/public/models", {"modelName": "aaa-my-model", "matchPattern": "x", "totalPrice": 1})
     assert dup.status_code == 400
-    for bad in ({"modelName": "m", "matchPattern": "(unclosed", "inputPrice": 1},
-                {"modelName": "m", "matchPattern": "m"},
-                {"modelName": "m", "matchPattern": "m", "inputPrice": 1, "totalPrice": 1}):
+    for bad in (
+        {"modelName": "m", "matchPattern": "(unclosed", "inputPrice": 1},
+        {"modelName": "m", "matchPattern": "m"},
+        {"modelName": "m", "matchPattern": "m", "inputPrice": 1, "totalPrice": 1},
+    ):
         assert proj.post("/api/public/models", bad).status_code == 400, bad
 
     r = proj.delete(f"/api/public/models/{builtin['id']}")
@@ -513,7 +624,9 @@ def test_models_crud(proj):
     assert r.status_code == 200 and r.json() == {"message": "Model successfully deleted"}
     assert proj.get(f"/api/public/models/{model['id']}").status_code == 404
     # a model belongs to its project
-    other_model = proj.post("/api/public/models", {"modelName": "mine", "matchPattern": "mine", "totalPrice": 1})
+    other_model = proj.post(
+        "/api/public/models", {"modelName": "mine", "matchPattern": "mine", "totalPrice": 1}
+    )
     assert Proj(proj.env).get(f"/api/public/models/{other_model.json()['id']}").status_code == 404
 
 
@@ -527,8 +640,15 @@ def test_custom_model_prices_new_generations(proj):
     before = proj.observation(_generation(proj, "acme-llm-7", {"input": 100, "output": 50}))
     assert before["internal_model_id"] is None and before["total_cost"] is None
 
-    r = proj.post("/api/public/models", {"modelName": "acme-llm", "matchPattern": "(?i)^acme-llm-\\d+$",
-                                         "inputPrice": 0.001, "outputPrice": 0.002})
+    r = proj.post(
+        "/api/public/models",
+        {
+            "modelName": "acme-llm",
+            "matchPattern": "(?i)^acme-llm-\\d+$",
+            "inputPrice": 0.001,
+            "outputPrice": 0.002,
+        },
+    )
     model_id = r.json()["id"]
     after = proj.observation(_generation(proj, "acme-llm-7", {"input": 100, "output": 50}))
     assert after["internal_model_id"] == model_id
@@ -546,13 +666,17 @@ def test_project_model_takes_precedence_over_builtin(proj):
     assert builtin["internal_model_id"] is not None
     builtin_ids = {m["id"] for m in proj.get("/api/public/models", {"limit": 100}).json()["data"]}
 
-    r = proj.post("/api/public/models", {"modelName": "gpt-4o", "matchPattern": "(?i)^(openai/)?(gpt-4o)$",
-                                         "inputPrice": 1.5})
+    r = proj.post(
+        "/api/public/models",
+        {"modelName": "gpt-4o", "matchPattern": "(?i)^(openai/)?(gpt-4o)$", "inputPrice": 1.5},
+    )
     assert r.status_code == 200, r.text
     custom = proj.observation(_generation(proj, "gpt-4o", {"input": 10}))
     assert custom["internal_model_id"] == r.json()["id"] not in builtin_ids
     assert custom["total_cost"] == pytest.approx(15.0)
     # another project still uses the built-in price
     other = Proj(proj.env)
-    assert other.observation(_generation(other, "gpt-4o", {"input": 10}))["internal_model_id"] == \
-        builtin["internal_model_id"]
+    assert (
+        other.observation(_generation(other, "gpt-4o", {"input": 10}))["internal_model_id"]
+        == builtin["internal_model_id"]
+    )

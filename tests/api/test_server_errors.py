@@ -56,8 +56,10 @@ def test_client_gone_mid_body_is_not_an_unhandled_error(server):
     for path in ("/api/public/ingestion", "/api/public/scores", "/api/public/otel/v1/traces"):
         sock = _connect(server)
         auth = server.basic_header["Authorization"]
-        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: t\r\nAuthorization: {auth}\r\n"
-                     "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"batch\": [".encode())
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: t\r\nAuthorization: {auth}\r\n"
+            'Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"batch": ['.encode()
+        )
         time.sleep(0.3)
         sock.close()
     # the server is still there and answers; its log holds no traceback for the vanished clients
@@ -111,10 +113,15 @@ def test_4xx_answers_keep_the_connection(server):
         (f"GET /api/public/traces?page=0 HTTP/1.1\r\nHost: t\r\nAuthorization: {auth}\r\n\r\n".encode(), 400),
         (f"GET /api/public/traces/nope HTTP/1.1\r\nHost: t\r\nAuthorization: {auth}\r\n\r\n".encode(), 404),
         (f"GET /api/public/no-such-route HTTP/1.1\r\nHost: t\r\nAuthorization: {auth}\r\n\r\n".encode(), 404),
-        (f"PUT /api/public/projects HTTP/1.1\r\nHost: t\r\nAuthorization: {auth}\r\nContent-Length: 2\r\n\r\n{{}}"
-         .encode(), 405),
-        (f"POST /api/public/scores HTTP/1.1\r\nHost: t\r\nAuthorization: {auth}\r\n"
-         "Content-Type: application/json\r\nContent-Length: 5\r\n\r\n{oops".encode(), 400),
+        (
+            f"PUT /api/public/projects HTTP/1.1\r\nHost: t\r\nAuthorization: {auth}\r\nContent-Length: 2\r\n\r\n{{}}".encode(),
+            405,
+        ),
+        (
+            f"POST /api/public/scores HTTP/1.1\r\nHost: t\r\nAuthorization: {auth}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 5\r\n\r\n{oops".encode(),
+            400,
+        ),
         (_request("/api/public/projects", server), 200),
     ]
     for raw, expected in requests:

@@ -31,7 +31,9 @@ def _served_names(tmp_path) -> set[str]:
 def test_every_queried_metric_is_served(tmp_path):
     dashboard = json.loads(DASHBOARD.read_text())
     exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
-    exprs += [v["query"]["query"] for v in dashboard["templating"]["list"] if isinstance(v.get("query"), dict)]
+    exprs += [
+        v["query"]["query"] for v in dashboard["templating"]["list"] if isinstance(v.get("query"), dict)
+    ]
     assert len(exprs) > 20
     queried = {m for e in exprs for m in re.findall(r"\blightfuse_[a-z_]+", e)}
     served = _served_names(tmp_path)

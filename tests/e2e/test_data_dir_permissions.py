@@ -40,13 +40,23 @@ def _wrong(modes: dict[str, int], root: Path) -> dict[str, str]:
 
 def _upload_media(srv) -> None:
     digest = base64.b64encode(hashlib.sha256(PNG).digest()).decode()
-    body = {"traceId": "trace-1", "observationId": "obs-1", "field": "input", "contentType": "image/png",
-            "contentLength": len(PNG), "sha256Hash": digest}
+    body = {
+        "traceId": "trace-1",
+        "observationId": "obs-1",
+        "field": "input",
+        "contentType": "image/png",
+        "contentLength": len(PNG),
+        "sha256Hash": digest,
+    }
     with httpx.Client(base_url=srv.url, auth=srv.auth, timeout=20) as client:
         created = client.post("/api/public/media", json=body)
         assert created.status_code == 201, created.text
-        put = httpx.put(created.json()["uploadUrl"], content=PNG, timeout=20,
-                        headers={"Content-Type": "image/png", "x-amz-checksum-sha256": digest})
+        put = httpx.put(
+            created.json()["uploadUrl"],
+            content=PNG,
+            timeout=20,
+            headers={"Content-Type": "image/png", "x-amz-checksum-sha256": digest},
+        )
         assert put.status_code == 200, put.text
 
 

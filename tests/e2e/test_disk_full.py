@@ -38,12 +38,17 @@ LEFT_FREE = 1536 * 1024
 def _mount_tmpfs(path: Path, mib: int) -> None:
     path.mkdir(mode=0o755)
     # mode: Postgres's own user must reach its tablespace directory inside
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={mib}m,mode=0755", "tmpfs", str(path)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={mib}m,mode=0755", "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
         path.rmdir()
-        pytest.skip(f"cannot mount a tmpfs for the full-disk test (needs root / CAP_SYS_ADMIN): "
-                    f"{result.stderr.strip()}")
+        pytest.skip(
+            f"cannot mount a tmpfs for the full-disk test (needs root / CAP_SYS_ADMIN): "
+            f"{result.stderr.strip()}"
+        )
 
 
 def _admin(sql: str) -> None:
@@ -56,7 +61,9 @@ def _admin(sql: str) -> None:
 @pytest.fixture(params=["sqlite", "postgres"])
 def small_disk(request, tmp_path):
     """-> (backend settings for make_server, the mount point); the data directory lives on the small disk."""
-    mount = Path(f"/tmp/lf-small-disk-{uuid.uuid4().hex[:8]}")  # not under tmp_path (0700: Postgres can't enter)
+    mount = Path(
+        f"/tmp/lf-small-disk-{uuid.uuid4().hex[:8]}"
+    )  # not under tmp_path (0700: Postgres can't enter)
     _mount_tmpfs(mount, TMPFS_MIB[request.param])
     (mount / "data").mkdir()
     (tmp_path / "server-data").symlink_to(mount / "data")  # make_server's data directory
@@ -70,9 +77,18 @@ def small_disk(request, tmp_path):
         _admin(f"CREATE TABLESPACE {name} LOCATION '{mount / 'pg'}'")
         try:
             _admin(f'CREATE DATABASE "{name}" TABLESPACE {name}')
-            url = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql+psycopg://", "postgresql://") + "/" + name
-            yield {"data_dir": tmp_path / "server-data", "database_url": url, "salt": "test-salt",
-                   "nextauth_secret": "test-secret"}, mount
+            url = (
+                PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql+psycopg://", "postgresql://") + "/" + name
+            )
+            yield (
+                {
+                    "data_dir": tmp_path / "server-data",
+                    "database_url": url,
+                    "salt": "test-salt",
+                    "nextauth_secret": "test-secret",
+                },
+                mount,
+            )
         finally:
             _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             _admin(f"DROP TABLESPACE IF EXISTS {name}")
@@ -98,9 +114,15 @@ def _write_filler(path, keep_free: int) -> None:
 
 
 def _batch(n: int) -> list[dict]:
-    return [{"id": str(uuid.uuid4()), "type": "trace-create", "timestamp": "2026-01-01T00:00:00.000Z",
-             "body": {"id": str(uuid.uuid4()), "name": "disk-full", "input": os.urandom(1500).hex()}}
-            for _ in range(n)]
+    return [
+        {
+            "id": str(uuid.uuid4()),
+            "type": "trace-create",
+            "timestamp": "2026-01-01T00:00:00.000Z",
+            "body": {"id": str(uuid.uuid4()), "name": "disk-full", "input": os.urandom(1500).hex()},
+        }
+        for _ in range(n)
+    ]
 
 
 def _otlp_export(trace_hex: str, span_ids: list[str]) -> dict:
@@ -108,8 +130,9 @@ def _otlp_export(trace_hex: str, span_ids: list[str]) -> dict:
     spans = []
     for span_hex in span_ids:
         span = json_span(trace_hex, span_hex)
-        span["attributes"].append({"key": "langfuse.observation.input",
-                                   "value": {"stringValue": os.urandom(1500).hex()}})
+        span["attributes"].append(
+            {"key": "langfuse.observation.input", "value": {"stringValue": os.urandom(1500).hex()}}
+        )
         spans.append(span)
     return json_export(*spans)
 
@@ -158,9 +181,16 @@ def _run(server, mount: Path, record_property, kind: str) -> None:
     # before the disk fills: some stored traces to read later, and a media upload URL to use while full
     assert send(_batch(20)).status_code == 207
     blob = os.urandom(512 * 1024)
-    created = c.post("/api/public/media", json={
-        "traceId": "t-media", "field": "input", "contentType": "application/octet-stream",
-        "contentLength": len(blob), "sha256Hash": _sha(blob)})
+    created = c.post(
+        "/api/public/media",
+        json={
+            "traceId": "t-media",
+            "field": "input",
+            "contentType": "application/octet-stream",
+            "contentLength": len(blob),
+            "sha256Hash": _sha(blob),
+        },
+    )
     assert created.status_code == 201, created.text
 
     filler = mount / "filler.bin"
@@ -192,8 +222,12 @@ def _run(server, mount: Path, record_property, kind: str) -> None:
     export = _otlp_export(trace_hex, [uuid.uuid4().hex[:16] for _ in range(25)])
     otlp = c.post("/api/public/otel/v1/traces", json=export)
     assert otlp.status_code == 503 and otlp.headers.get("Retry-After"), (otlp.status_code, otlp.text)
-    put = httpx.put(created.json()["uploadUrl"], content=blob, timeout=60,
-                    headers={"Content-Type": "application/octet-stream", "x-amz-checksum-sha256": _sha(blob)})
+    put = httpx.put(
+        created.json()["uploadUrl"],
+        content=blob,
+        timeout=60,
+        headers={"Content-Type": "application/octet-stream", "x-amz-checksum-sha256": _sha(blob)},
+    )
     assert put.status_code == 503 and put.headers.get("Retry-After"), (put.status_code, put.text)
 
     ready = c.get("/api/public/ready")
@@ -225,14 +259,20 @@ def _run(server, mount: Path, record_property, kind: str) -> None:
         assert r.status_code == 207 and not r.json()["errors"], (r.status_code, r.text)
     otlp = c.post("/api/public/otel/v1/traces", json=export)
     assert otlp.status_code == 200, otlp.text
-    put = httpx.put(created.json()["uploadUrl"], content=blob, timeout=60,
-                    headers={"Content-Type": "application/octet-stream", "x-amz-checksum-sha256": _sha(blob)})
+    put = httpx.put(
+        created.json()["uploadUrl"],
+        content=blob,
+        timeout=60,
+        headers={"Content-Type": "application/octet-stream", "x-amz-checksum-sha256": _sha(blob)},
+    )
     assert put.status_code == 200, put.text
 
     stored = _stored_trace_ids(c)
     missing = acked - stored
-    line = (f"FAULT disk-full ({kind} on a {TMPFS_MIB[kind]} MiB tmpfs): acknowledged={len(acked)} "
-            f"stored={len(acked & stored)} rejected={rejected} (all re-sent and stored after recovery)")
+    line = (
+        f"FAULT disk-full ({kind} on a {TMPFS_MIB[kind]} MiB tmpfs): acknowledged={len(acked)} "
+        f"stored={len(acked & stored)} rejected={rejected} (all re-sent and stored after recovery)"
+    )
     print("\n" + line)
     record_property("fault_disk_full", line)
     assert missing == set()

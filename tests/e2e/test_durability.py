@@ -25,10 +25,22 @@ def _batch(n: int) -> list[dict]:
     events = []
     for _ in range(n):
         trace_id = str(uuid.uuid4())
-        events.append({"id": str(uuid.uuid4()), "type": "trace-create", "timestamp": "2026-01-01T00:00:00.000Z",
-                       "body": {"id": trace_id, "name": "durable", "input": "x" * 500}})
-        events.append({"id": str(uuid.uuid4()), "type": "span-create", "timestamp": "2026-01-01T00:00:00.100Z",
-                       "body": {"id": str(uuid.uuid4()), "traceId": trace_id, "name": "step"}})
+        events.append(
+            {
+                "id": str(uuid.uuid4()),
+                "type": "trace-create",
+                "timestamp": "2026-01-01T00:00:00.000Z",
+                "body": {"id": trace_id, "name": "durable", "input": "x" * 500},
+            }
+        )
+        events.append(
+            {
+                "id": str(uuid.uuid4()),
+                "type": "span-create",
+                "timestamp": "2026-01-01T00:00:00.100Z",
+                "body": {"id": str(uuid.uuid4()), "traceId": trace_id, "name": "step"},
+            }
+        )
     return events
 
 
@@ -74,8 +86,10 @@ def _count_stored(server, tally: Tally) -> int:
 
 
 def _report(record_property, name: str, tally: Tally, stored: int) -> None:
-    line = (f"FAULT {name}: acknowledged={tally.acknowledged} stored={stored} rejected={tally.rejected}"
-            f" unanswered={tally.lost_answers}")
+    line = (
+        f"FAULT {name}: acknowledged={tally.acknowledged} stored={stored} rejected={tally.rejected}"
+        f" unanswered={tally.lost_answers}"
+    )
     print("\n" + line)
     record_property(f"fault_{name.split()[0]}", line)
 
@@ -113,8 +127,12 @@ def test_sigkill_loses_no_acknowledged_event(tmp_path, backend, record_property)
     server.start()
     try:
         stored = _count_stored(server, tally)
-        _report(record_property, f"sigkill ({backend.get('database_url') and 'postgres' or 'sqlite'})", tally,
-                stored)
+        _report(
+            record_property,
+            f"sigkill ({backend.get('database_url') and 'postgres' or 'sqlite'})",
+            tally,
+            stored,
+        )
         assert stored == tally.acknowledged
     finally:
         server.stop()
@@ -126,6 +144,7 @@ def test_overload_refuses_with_503_and_stores_every_acknowledged_event(tmp_path,
     server.start()
     tally = Tally()
     try:
+
         def client() -> None:
             with httpx.Client(base_url=server.url, auth=server.auth, timeout=30) as c:
                 deadline = time.monotonic() + 60
@@ -144,8 +163,12 @@ def test_overload_refuses_with_503_and_stores_every_acknowledged_event(tmp_path,
         assert tally.rejected > 0, "the small intake queue never overflowed"
         assert tally.acknowledged > 0
         stored = _count_stored(server, tally)
-        _report(record_property, f"overload ({backend.get('database_url') and 'postgres' or 'sqlite'}, "
-                                 f"queue 80 events)", tally, stored)
+        _report(
+            record_property,
+            f"overload ({backend.get('database_url') and 'postgres' or 'sqlite'}, queue 80 events)",
+            tally,
+            stored,
+        )
         assert stored == tally.acknowledged
     finally:
         server.stop()

@@ -31,8 +31,15 @@ def run_client(server, mode: str) -> dict:
         "PATH": "/usr/bin:/bin",
     }
     out = subprocess.run(
-        [client_python("litellm"), str(ROOT / "tests" / "clients" / "scripts" / "litellm_callbacks.py"), mode],
-        env=env, capture_output=True, text=True, timeout=180,
+        [
+            client_python("litellm"),
+            str(ROOT / "tests" / "clients" / "scripts" / "litellm_callbacks.py"),
+            mode,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert out.returncode == 0, (out.stdout[-2000:], out.stderr[-4000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -110,8 +117,10 @@ def test_litellm_langfuse_otel_callback(server):
     assert gen["usageDetails"] == {"input": 10, "output": 20, "total": 30}
     assert gen["modelParameters"] == {"temperature": 0.2}
     assert gen["parentObservationId"] is None
-    assert trace["input"] == [{"role": "system", "content": "Be brief."},
-                              {"role": "user", "content": "What is Lightfuse?"}]
+    assert trace["input"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "What is Lightfuse?"},
+    ]
     assert trace["output"] == {"role": "assistant", "content": ids["answer"]}
     # the raw-request child span LiteLLM adds hangs under the generation
     children = [o for o in trace["observations"] if o["parentObservationId"] == gen["id"]]

@@ -34,9 +34,13 @@ def sha(data: bytes) -> str:
 
 @pytest.fixture
 def s3_server(tmp_path, backend, s3_bucket):
-    srv = make_server(tmp_path, backend, **s3_bucket.env(),
-                      LANGFUSE_S3_MEDIA_DOWNLOAD_URL_EXPIRY_SECONDS=str(DOWNLOAD_TTL),
-                      LANGFUSE_S3_MEDIA_MAX_CONTENT_LENGTH=str(MAX_LENGTH))
+    srv = make_server(
+        tmp_path,
+        backend,
+        **s3_bucket.env(),
+        LANGFUSE_S3_MEDIA_DOWNLOAD_URL_EXPIRY_SECONDS=str(DOWNLOAD_TTL),
+        LANGFUSE_S3_MEDIA_MAX_CONTENT_LENGTH=str(MAX_LENGTH),
+    )
     srv.start()
     try:
         yield srv, s3_bucket
@@ -45,8 +49,15 @@ def s3_server(tmp_path, backend, s3_bucket):
 
 
 def _request_upload(srv, data: bytes = PNG, **overrides) -> httpx.Response:
-    body = {"traceId": "trace-1", "observationId": "obs-1", "field": "input", "contentType": "image/png",
-            "contentLength": len(data), "sha256Hash": sha(data), **overrides}
+    body = {
+        "traceId": "trace-1",
+        "observationId": "obs-1",
+        "field": "input",
+        "contentType": "image/png",
+        "contentLength": len(data),
+        "sha256Hash": sha(data),
+        **overrides,
+    }
     return httpx.post(f"{srv.url}/api/public/media", json=body, auth=srv.auth)
 
 
@@ -57,8 +68,12 @@ def _put(url: str, data: bytes = PNG, **headers) -> httpx.Response:
 
 
 def _report(srv, media_id: str, status: int = 200, error: str | None = None) -> httpx.Response:
-    body = {"uploadedAt": "2024-06-01T00:00:00Z", "uploadHttpStatus": status, "uploadHttpError": error,
-            "uploadTimeMs": 7}
+    body = {
+        "uploadedAt": "2024-06-01T00:00:00Z",
+        "uploadHttpStatus": status,
+        "uploadHttpError": error,
+        "uploadTimeMs": 7,
+    }
     return httpx.patch(f"{srv.url}/api/public/media/{media_id}", json=body, auth=srv.auth)
 
 
@@ -79,7 +94,10 @@ def test_upload_report_download_over_presigned_s3_urls(s3_server):
 
     # S3 itself refuses what the URL was not issued for
     assert _put(upload_url, **{"Content-Type": "image/jpeg"}).status_code == 403
-    assert _put(upload_url, bytes([PNG[0] ^ 1]) + PNG[1:], **{"x-amz-checksum-sha256": sha(PNG)}).status_code == 400
+    assert (
+        _put(upload_url, bytes([PNG[0] ^ 1]) + PNG[1:], **{"x-amz-checksum-sha256": sha(PNG)}).status_code
+        == 400
+    )
     assert bucket.keys() == []
 
     assert _put(upload_url).status_code == 200
@@ -154,10 +172,20 @@ def sqlite_s3_server(tmp_path, s3_bucket):
 @pytest.mark.parametrize("sdk", ["langfuse2", "langfuse5"])
 def test_sdk_uploads_media_straight_to_s3(sqlite_s3_server, sdk):
     srv, bucket = sqlite_s3_server
-    env = {"LANGFUSE_HOST": srv.url, "LANGFUSE_BASE_URL": srv.url, "LANGFUSE_PUBLIC_KEY": srv.public_key,
-           "LANGFUSE_SECRET_KEY": srv.secret_key, "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([client_python(sdk), str(ROOT / "tests" / "clients" / "scripts" / "langfuse_media.py")],
-                         env=env, capture_output=True, text=True, timeout=180)
+    env = {
+        "LANGFUSE_HOST": srv.url,
+        "LANGFUSE_BASE_URL": srv.url,
+        "LANGFUSE_PUBLIC_KEY": srv.public_key,
+        "LANGFUSE_SECRET_KEY": srv.secret_key,
+        "PATH": "/usr/bin:/bin",
+    }
+    out = subprocess.run(
+        [client_python(sdk), str(ROOT / "tests" / "clients" / "scripts" / "langfuse_media.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert out.returncode == 0, out.stderr[-4000:]
     ids = json.loads(out.stdout.strip().splitlines()[-1])
 

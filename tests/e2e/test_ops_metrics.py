@@ -52,11 +52,18 @@ def sqlite_server(tmp_path):
 
 def run_otel_sdk(server) -> dict:
     basic = server.basic_header["Authorization"]
-    env = {"LIGHTFUSE_URL": server.url, "LIGHTFUSE_BASIC": basic,
-           "OTEL_EXPORTER_OTLP_HEADERS": f"Authorization={quote(basic)}", "PATH": "/usr/bin:/bin"}
+    env = {
+        "LIGHTFUSE_URL": server.url,
+        "LIGHTFUSE_BASIC": basic,
+        "OTEL_EXPORTER_OTLP_HEADERS": f"Authorization={quote(basic)}",
+        "PATH": "/usr/bin:/bin",
+    }
     out = subprocess.run(
         [client_python("otel"), str(ROOT / "tests" / "clients" / "scripts" / "otel_exporter.py")],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, (out.stdout[-2000:], out.stderr[-4000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -82,18 +89,26 @@ def test_metrics_after_a_real_sdk_run_show_cost_per_model(sqlite_server):
     samples = scrape(server.url + "/metrics")
     project = server.project_id
     for model, cost in cost_by_model.items():
-        assert value(samples, "lightfuse_llm_cost_usd_total", project_id=project, model=model,
-                     environment="default") == pytest.approx(cost), model
-        assert value(samples, "lightfuse_llm_tokens_total", project_id=project, model=model,
-                     kind="total") == pytest.approx(tokens_by_model[model]), model
+        assert value(
+            samples, "lightfuse_llm_cost_usd_total", project_id=project, model=model, environment="default"
+        ) == pytest.approx(cost), model
+        assert value(
+            samples, "lightfuse_llm_tokens_total", project_id=project, model=model, kind="total"
+        ) == pytest.approx(tokens_by_model[model]), model
     for model, count in generations.items():
         assert value(samples, "lightfuse_llm_generations_total", project_id=project, model=model) == count
 
     # requests by route template (the trace read above is one route, whatever its id)
-    assert value(samples, "lightfuse_http_requests_total", route="/api/public/traces/{traceId}",
-                 status="200") == 3
-    assert value(samples, "lightfuse_http_requests_total", route="/api/public/otel/v1/traces", status="200") >= 1
-    assert not [s for s in samples["lightfuse_http_requests_total"] if ids["genai_trace"] in s.labels["route"]]
+    assert (
+        value(samples, "lightfuse_http_requests_total", route="/api/public/traces/{traceId}", status="200")
+        == 3
+    )
+    assert (
+        value(samples, "lightfuse_http_requests_total", route="/api/public/otel/v1/traces", status="200") >= 1
+    )
+    assert not [
+        s for s in samples["lightfuse_http_requests_total"] if ids["genai_trace"] in s.labels["route"]
+    ]
     assert value(samples, "lightfuse_http_request_duration_seconds_count", route="/v1/traces") >= 1
     # events stored by type, the writer's commits, the pool, the store
     assert value(samples, "lightfuse_ingestion_events_total", type="generation-create", result="stored") >= 3
@@ -105,8 +120,12 @@ def test_metrics_after_a_real_sdk_run_show_cost_per_model(sqlite_server):
     assert "lightfuse_ingest_pending_events" in samples and "lightfuse_ingest_held_bytes" in samples
 
     # an invalid event is counted by its type, an unknown type as "unknown"
-    batch = {"batch": [{"id": "e1", "type": "trace-create", "timestamp": "not a time", "body": {"id": "t"}},
-                       {"id": "e2", "type": "made-up", "timestamp": "2026-01-01T00:00:00Z", "body": {}}]}
+    batch = {
+        "batch": [
+            {"id": "e1", "type": "trace-create", "timestamp": "not a time", "body": {"id": "t"}},
+            {"id": "e2", "type": "made-up", "timestamp": "2026-01-01T00:00:00Z", "body": {}},
+        ]
+    }
     assert httpx.post(server.url + "/api/public/ingestion", json=batch, auth=server.auth).status_code == 207
     samples = scrape(server.url + "/metrics")
     assert value(samples, "lightfuse_ingestion_events_total", type="trace-create", result="invalid") == 1
@@ -115,8 +134,12 @@ def test_metrics_after_a_real_sdk_run_show_cost_per_model(sqlite_server):
 
 def test_metrics_port_and_bearer_token(tmp_path):
     port = free_port()
-    server = make_server(tmp_path, {"data_dir": tmp_path / "data"}, LIGHTFUSE_METRICS_PORT=str(port),
-                         LIGHTFUSE_METRICS_TOKEN="scrape-secret")
+    server = make_server(
+        tmp_path,
+        {"data_dir": tmp_path / "data"},
+        LIGHTFUSE_METRICS_PORT=str(port),
+        LIGHTFUSE_METRICS_TOKEN="scrape-secret",
+    )
     server.start()
     try:
         # not on the app's (public) port any more
@@ -147,9 +170,18 @@ def test_intake_byte_bound_refuses_while_another_body_is_held(tmp_path):
     try:
         release = threading.Event()
         first: dict = {}
-        body = json.dumps({"batch": [{"id": "ev-slow", "type": "trace-create",
-                                      "timestamp": "2026-01-01T00:00:00.000Z",
-                                      "body": {"id": "held-trace", "name": "x" * 3000}}]}).encode()
+        body = json.dumps(
+            {
+                "batch": [
+                    {
+                        "id": "ev-slow",
+                        "type": "trace-create",
+                        "timestamp": "2026-01-01T00:00:00.000Z",
+                        "body": {"id": "held-trace", "name": "x" * 3000},
+                    }
+                ]
+            }
+        ).encode()
 
         def chunks():  # no Content-Length: counted as it arrives, and held until the request is answered
             yield body[:2500]
@@ -157,13 +189,22 @@ def test_intake_byte_bound_refuses_while_another_body_is_held(tmp_path):
             yield body[2500:]
 
         def slow():
-            first["response"] = httpx.post(server.url + "/api/public/ingestion", content=chunks(),
-                                           auth=server.auth, timeout=60)
+            first["response"] = httpx.post(
+                server.url + "/api/public/ingestion", content=chunks(), auth=server.auth, timeout=60
+            )
 
         thread = threading.Thread(target=slow)
         thread.start()
-        small = {"batch": [{"id": "ev-2", "type": "trace-create", "timestamp": "2026-01-01T00:00:00.000Z",
-                            "body": {"id": "second-trace"}}]}
+        small = {
+            "batch": [
+                {
+                    "id": "ev-2",
+                    "type": "trace-create",
+                    "timestamp": "2026-01-01T00:00:00.000Z",
+                    "body": {"id": "second-trace"},
+                }
+            ]
+        }
         refused = None
         for _ in range(100):  # until the first body's bytes are held
             r = httpx.post(server.url + "/api/public/ingestion", json=small, auth=server.auth)
@@ -192,9 +233,19 @@ def test_health_fail_if_no_recent_events(sqlite_server):
     r = httpx.get(url, params={"failIfNoRecentEvents": "true"})
     assert r.status_code == 503 and r.json()["status"] == "Health check failed"
     assert httpx.get(url).status_code == 200
-    batch = {"batch": [{"id": "ev-1", "type": "trace-create", "timestamp": "2026-01-01T00:00:00.000Z",
-                        "body": {"id": "recent"}}]}
+    batch = {
+        "batch": [
+            {
+                "id": "ev-1",
+                "type": "trace-create",
+                "timestamp": "2026-01-01T00:00:00.000Z",
+                "body": {"id": "recent"},
+            }
+        ]
+    }
     assert httpx.post(server.url + "/api/public/ingestion", json=batch, auth=server.auth).status_code == 207
-    assert httpx.get(url, params={"failIfNoRecentEvents": "true"}).json() == {"status": "OK",
-                                                                             "version": r.json()["version"]}
+    assert httpx.get(url, params={"failIfNoRecentEvents": "true"}).json() == {
+        "status": "OK",
+        "version": r.json()["version"],
+    }
     assert httpx.get(url, params={"failIfDatabaseUnavailable": "true"}).status_code == 200

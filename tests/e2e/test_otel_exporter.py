@@ -35,7 +35,10 @@ def exported(server) -> dict:
     }
     out = subprocess.run(
         [client_python("otel"), str(ROOT / "tests" / "clients" / "scripts" / "otel_exporter.py")],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, (out.stdout[-2000:], out.stderr[-4000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -56,7 +59,11 @@ def test_genai_semconv_protobuf_gzip(server, exported):
     assert trace["userId"] == "otel-user" and trace["sessionId"] == "otel-session"
     assert trace["version"] == "2.1.0"  # resource service.version
     assert trace["metadata"]["resourceAttributes"]["service.name"] == "genai-app"
-    assert trace["metadata"]["scope"] == {"name": "my.genai.instrumentation", "version": "0.3.0", "attributes": {}}
+    assert trace["metadata"]["scope"] == {
+        "name": "my.genai.instrumentation",
+        "version": "0.3.0",
+        "attributes": {},
+    }
 
     root = obs[ids["genai_root"]]
     assert root["type"] == "SPAN" and root["parentObservationId"] is None
@@ -65,10 +72,14 @@ def test_genai_semconv_protobuf_gzip(server, exported):
     assert chat["name"] == "chat gpt-4o" and chat["model"] == "gpt-4o"
     # cached input tokens get their own key and are taken out of "input"
     assert chat["usageDetails"] == {"input": 600, "input_cached_tokens": 400, "output": 200, "total": 1200}
-    assert chat["costDetails"] == pytest.approx({
-        "input": 600 * GPT4O_IN, "input_cached_tokens": 400 * GPT4O_CACHED, "output": 200 * GPT4O_OUT,
-        "total": 600 * GPT4O_IN + 400 * GPT4O_CACHED + 200 * GPT4O_OUT,
-    })
+    assert chat["costDetails"] == pytest.approx(
+        {
+            "input": 600 * GPT4O_IN,
+            "input_cached_tokens": 400 * GPT4O_CACHED,
+            "output": 200 * GPT4O_OUT,
+            "total": 600 * GPT4O_IN + 400 * GPT4O_CACHED + 200 * GPT4O_OUT,
+        }
+    )
     assert chat["modelParameters"] == {"temperature": 0.3, "max_tokens": 256}
     assert chat["input"] == [{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]
     assert chat["output"] == [{"role": "assistant", "parts": [{"type": "text", "content": "hello"}]}]
@@ -95,8 +106,9 @@ def test_openinference_plain_v1_path_deflate(server, exported):
     assert llm["type"] == "GENERATION" and llm["parentObservationId"] == ids["oi_chain"]
     assert llm["model"] == "gpt-4o-mini"
     assert llm["usageDetails"] == {"input": 100, "output": 50, "total": 150}
-    assert llm["costDetails"] == pytest.approx({"input": 100 * MINI_IN, "output": 50 * MINI_OUT,
-                                                "total": 100 * MINI_IN + 50 * MINI_OUT})
+    assert llm["costDetails"] == pytest.approx(
+        {"input": 100 * MINI_IN, "output": 50 * MINI_OUT, "total": 100 * MINI_IN + 50 * MINI_OUT}
+    )
     assert llm["modelParameters"] == {"temperature": 0}
     # input.value wins over the flattened llm.input_messages
     assert llm["input"] == {"messages": [{"role": "user", "content": "What is 2+2?"}]}
@@ -104,9 +116,11 @@ def test_openinference_plain_v1_path_deflate(server, exported):
     assert trace["totalCost"] == pytest.approx(100 * MINI_IN + 50 * MINI_OUT)
 
     # the same generation through the v2 observations API (IO as raw text there)
-    r = httpx.get(f"{server.url}/api/public/v2/observations",
-                  params={"traceId": ids["oi_trace"], "type": "GENERATION", "fields": "core,basic,usage,io,model"},
-                  auth=server.auth)
+    r = httpx.get(
+        f"{server.url}/api/public/v2/observations",
+        params={"traceId": ids["oi_trace"], "type": "GENERATION", "fields": "core,basic,usage,io,model"},
+        auth=server.auth,
+    )
     assert r.status_code == 200, r.text
     [item] = r.json()["data"]
     assert item["id"] == ids["oi_llm"] and item["providedModelName"] == "gpt-4o-mini"
@@ -131,8 +145,12 @@ def test_otlp_json_with_gzip(server, exported):
 
 def test_metrics_exports_are_accepted_and_discarded(server):
     for path in ("/api/public/otel/v1/metrics", "/v1/metrics"):
-        r = httpx.post(server.url + path, content=b"", auth=server.auth,
-                       headers={"Content-Type": "application/x-protobuf"})
+        r = httpx.post(
+            server.url + path,
+            content=b"",
+            auth=server.auth,
+            headers={"Content-Type": "application/x-protobuf"},
+        )
         assert r.status_code == 200, (path, r.text)
         r = httpx.post(server.url + path, json={"resourceMetrics": []}, auth=server.auth)
         assert r.status_code == 200 and r.json() == {"message": "OK"}

@@ -30,8 +30,10 @@ def json_span(trace_id: str, span_id: str | None, *, parent: str | None = None, 
         "kind": 1,
         "startTimeUnixNano": "1700000000000000000",
         "endTimeUnixNano": "1700000001000000000",
-        "attributes": [{"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
-                       {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "10"}}],
+        "attributes": [
+            {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
+            {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "10"}},
+        ],
     }
     if span_id is not None:
         span["spanId"] = span_id
@@ -62,8 +64,15 @@ def proto_export(trace_id: str, *span_ids: str) -> bytes:
     return req.SerializeToString()
 
 
-def post(server, path: str, body: bytes, content_type: str, encoding: str | None = None,
-         auth: bool = True, extra: dict | None = None) -> httpx.Response:
+def post(
+    server,
+    path: str,
+    body: bytes,
+    content_type: str,
+    encoding: str | None = None,
+    auth: bool = True,
+    extra: dict | None = None,
+) -> httpx.Response:
     headers = {"Content-Type": content_type}
     if encoding:
         headers["Content-Encoding"] = encoding
@@ -84,7 +93,9 @@ def assert_nothing_stored(server, trace_id: str, *span_ids: str) -> None:
     for sid in span_ids:
         r = httpx.get(f"{server.url}/api/public/observations/{sid}", auth=server.auth)
         assert r.status_code == 404, (sid, r.text)
-    listed = httpx.get(f"{server.url}/api/public/v2/observations", params={"traceId": trace_id}, auth=server.auth)
+    listed = httpx.get(
+        f"{server.url}/api/public/v2/observations", params={"traceId": trace_id}, auth=server.auth
+    )
     assert listed.status_code == 200 and listed.json()["data"] == []
 
 
@@ -93,8 +104,10 @@ def test_malformed_exports_are_400_and_store_nothing(server):
     tid, good, _ = _ids()
     body = proto_export(tid, good)
     for path in (OTEL, PLAIN):
-        assert_400(post(server, path, body[: len(body) - 7], "application/x-protobuf"),
-                   "Failed to parse OTel Protobuf Trace")
+        assert_400(
+            post(server, path, body[: len(body) - 7], "application/x-protobuf"),
+            "Failed to parse OTel Protobuf Trace",
+        )
     assert_nothing_stored(server, tid, good)
 
     # protobuf: one span without a span id next to a valid one
@@ -111,18 +124,26 @@ def test_malformed_exports_are_400_and_store_nothing(server):
 
     # broken compression: garbage, a truncated gzip stream, a coding we do not speak, deflate garbage
     zipped = gzip.compress(payload)
-    assert_400(post(server, OTEL, b"definitely not gzip", "application/json", "gzip"),
-               "Failed to decompress request body")
-    assert_400(post(server, OTEL, zipped[:-12], "application/json", "gzip"), "Failed to decompress request body")
+    assert_400(
+        post(server, OTEL, b"definitely not gzip", "application/json", "gzip"),
+        "Failed to decompress request body",
+    )
+    assert_400(
+        post(server, OTEL, zipped[:-12], "application/json", "gzip"), "Failed to decompress request body"
+    )
     assert_400(post(server, PLAIN, zipped, "application/json", "br"), "Failed to decompress request body")
-    assert_400(post(server, OTEL, zlib.compress(payload)[:-5], "application/json", "deflate"),
-               "Failed to decompress request body")
+    assert_400(
+        post(server, OTEL, zlib.compress(payload)[:-5], "application/json", "deflate"),
+        "Failed to decompress request body",
+    )
     # a body that is not compressed although it says so
     assert_400(post(server, OTEL, payload, "application/json", "gzip"), "Failed to decompress request body")
     assert_nothing_stored(server, tid, good)
 
     # JSON that does not parse, or is not an object
-    assert_400(post(server, OTEL, b'{"resourceSpans": [', "application/json"), "Failed to parse OTel JSON Trace")
+    assert_400(
+        post(server, OTEL, b'{"resourceSpans": [', "application/json"), "Failed to parse OTel JSON Trace"
+    )
     assert_400(post(server, OTEL, b"[1, 2]", "application/json"), "Failed to parse OTel JSON Trace")
 
     # OTLP/JSON: a span without spanId / with an unusable traceId next to a valid span
@@ -152,8 +173,13 @@ def test_malformed_exports_are_400_and_store_nothing(server):
 
     # an unsupported ingestion version header
     tid, good, _ = _ids()
-    r = post(server, OTEL, json.dumps(json_export(json_span(tid, good))).encode(), "application/json",
-             extra={"x-langfuse-ingestion-version": "5"})
+    r = post(
+        server,
+        OTEL,
+        json.dumps(json_export(json_span(tid, good))).encode(),
+        "application/json",
+        extra={"x-langfuse-ingestion-version": "5"},
+    )
     assert_400(r, "x-langfuse-ingestion-version")
     assert_nothing_stored(server, tid, good)
 
@@ -166,7 +192,10 @@ def test_missing_or_invalid_auth_is_401(server):
         wrong = {"Authorization": "Basic " + "cGstbGYteDpzay1sZi15"}  # pk-lf-x:sk-lf-y
         assert post(server, path, payload, "application/json", auth=False, extra=wrong).status_code == 401
         bearer = {"Authorization": f"Bearer {server.public_key}"}  # a public key alone may only post scores
-        assert post(server, path, payload, "application/json", auth=False, extra=bearer).status_code in (401, 403)
+        assert post(server, path, payload, "application/json", auth=False, extra=bearer).status_code in (
+            401,
+            403,
+        )
         # auth is checked before the body is even looked at
         assert post(server, path, b"garbage", "text/plain", auth=False).status_code == 401
     assert_nothing_stored(server, tid, good)

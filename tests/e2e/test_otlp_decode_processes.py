@@ -70,8 +70,11 @@ def test_large_exports_go_through_the_decode_process_and_are_stored_in_full(tmp_
         # acknowledged = stored: every trace of every export is there at once, with its generation
         stored: list[dict] = []
         for page in range(1, len(sent) // 100 + 2):
-            listed = httpx.get(f"{server.url}/api/public/traces", params={"userId": "user-offload", "limit": 100,
-                               "page": page}, auth=server.auth).json()
+            listed = httpx.get(
+                f"{server.url}/api/public/traces",
+                params={"userId": "user-offload", "limit": 100, "page": page},
+                auth=server.auth,
+            ).json()
             stored += listed["data"]
         assert sorted(t["name"] for t in stored) == sorted(sent)
         trace_id = stored[0]["id"]
@@ -85,8 +88,9 @@ def test_large_exports_go_through_the_decode_process_and_are_stored_in_full(tmp_
         body, names = _export(batch, 40)
         r = httpx.post(server.url + OTEL, content=body[:-9], headers=headers, timeout=30)
         assert r.status_code == 400 and "Failed to parse OTel Protobuf Trace" in r.json()["error"]
-        again = httpx.get(f"{server.url}/api/public/traces", params={"userId": "user-offload", "limit": 1},
-                          auth=server.auth).json()
+        again = httpx.get(
+            f"{server.url}/api/public/traces", params={"userId": "user-offload", "limit": 1}, auth=server.auth
+        ).json()
         assert again["meta"]["totalItems"] == len(sent)
     finally:
         server.stop()

@@ -49,24 +49,39 @@ class Load:
 def _event(trace_id: str, span_id: str, step: int) -> dict:
     ts = f"2026-01-01T00:00:00.{step * 100:03d}Z"
     if step % 2 == 0:
-        body = {"id": trace_id, "name": "replicated", "timestamp": _START, "metadata": {f"t{step}": step},
-                "output": f"trace-out-{step}"}
+        body = {
+            "id": trace_id,
+            "name": "replicated",
+            "timestamp": _START,
+            "metadata": {f"t{step}": step},
+            "output": f"trace-out-{step}",
+        }
         if step == 0:
             body["input"] = "trace-in"
         return {"id": str(uuid.uuid4()), "type": "trace-create", "timestamp": ts, "body": body}
-    body = {"id": span_id, "traceId": trace_id, "startTime": _START, "metadata": {f"s{step}": step},
-            "output": f"span-out-{step}"}
+    body = {
+        "id": span_id,
+        "traceId": trace_id,
+        "startTime": _START,
+        "metadata": {f"s{step}": step},
+        "output": f"span-out-{step}",
+    }
     if step == 1:
         body["name"] = "step"
-    return {"id": str(uuid.uuid4()), "type": "span-create" if step == 1 else "span-update", "timestamp": ts,
-            "body": body}
+    return {
+        "id": str(uuid.uuid4()),
+        "type": "span-create" if step == 1 else "span-update",
+        "timestamp": ts,
+        "body": body,
+    }
 
 
 def _batches(trace_ids: list[str], span_ids: list[str]) -> list[list[dict]]:
     """Each trace's ten events in order, cut into batches of five: its first half and its second half are
     neighbouring batches, so they go to different servers."""
-    events = [_event(tid, sid, step)
-              for tid, sid in zip(trace_ids, span_ids, strict=True) for step in range(STEPS)]
+    events = [
+        _event(tid, sid, step) for tid, sid in zip(trace_ids, span_ids, strict=True) for step in range(STEPS)
+    ]
     return [events[i : i + BATCH] for i in range(0, len(events), BATCH)]
 
 
@@ -99,8 +114,10 @@ def _send(servers: list[Server], items: list, post: Callable[[httpx.Client, Any]
     threads = []
     for pair in range(PAIRS):
         barrier = threading.Barrier(2)
-        threads += [threading.Thread(target=sender, args=(servers[side % len(servers)], side, pair, barrier))
-                    for side in (0, 1)]
+        threads += [
+            threading.Thread(target=sender, args=(servers[side % len(servers)], side, pair, barrier))
+            for side in (0, 1)
+        ]
     for t in threads:
         t.start()
     for t in threads:
@@ -121,11 +138,16 @@ def _read(srv: Server, trace_ids: list[str]) -> dict[str, dict]:
             assert r.status_code == 200, r.text
             t = r.json()
             out[tid] = {
-                "name": t["name"], "input": t["input"], "output": t["output"], "metadata": t["metadata"],
-                "timestamp": t["timestamp"], "tags": t["tags"],
+                "name": t["name"],
+                "input": t["input"],
+                "output": t["output"],
+                "metadata": t["metadata"],
+                "timestamp": t["timestamp"],
+                "tags": t["tags"],
                 "observations": sorted(
                     ({k: o.get(k) for k in _OBSERVATION_FIELDS} for o in t["observations"]),
-                    key=lambda o: o["id"]),
+                    key=lambda o: o["id"],
+                ),
             }
     return out
 
@@ -137,8 +159,13 @@ def _wrong(result: dict[str, dict]) -> list[str]:
     wrong = []
     for tid, t in result.items():
         spans = t["observations"]
-        if (t["metadata"] != want_trace or t["output"] != f"trace-out-{STEPS - 2}" or len(spans) != 1
-                or spans[0]["metadata"] != want_span or spans[0]["output"] != f"span-out-{STEPS - 1}"):
+        if (
+            t["metadata"] != want_trace
+            or t["output"] != f"trace-out-{STEPS - 2}"
+            or len(spans) != 1
+            or spans[0]["metadata"] != want_span
+            or spans[0]["output"] != f"span-out-{STEPS - 1}"
+        ):
             wrong.append(tid)
     return wrong
 
@@ -147,15 +174,25 @@ def _server_on(tmp_path: Path, name: str, database_url: str, like: Server | None
     """A server process on ``database_url``; ``like``: a second process of the same deployment (same keys)."""
     directory = tmp_path / name
     directory.mkdir()
-    backend = {"database_url": database_url.replace("postgresql+psycopg://", "postgresql://"),
-               "salt": "test-salt", "nextauth_secret": "test-secret"}
+    backend = {
+        "database_url": database_url.replace("postgresql+psycopg://", "postgresql://"),
+        "salt": "test-salt",
+        "nextauth_secret": "test-secret",
+    }
     srv = make_server(directory, backend)
     if like is not None:
         # the same LANGFUSE_INIT_* as the first process (applied again, idempotently), its own port and disk
         port = free_port()
         env = dict(like.env, PORT=str(port), LIGHTFUSE_DATA_DIR=str(srv.data_dir))
-        srv = Server(url=f"http://127.0.0.1:{port}", public_key=like.public_key, secret_key=like.secret_key,
-                     project_id=like.project_id, env=env, data_dir=srv.data_dir, log_path=srv.log_path)
+        srv = Server(
+            url=f"http://127.0.0.1:{port}",
+            public_key=like.public_key,
+            secret_key=like.secret_key,
+            project_id=like.project_id,
+            env=env,
+            data_dir=srv.data_dir,
+            log_path=srv.log_path,
+        )
     return srv
 
 
@@ -172,23 +209,39 @@ def _otlp_exports(trace_ids: list[str]) -> list[bytes]:
     servers)."""
     exports = []
     for tid in trace_ids:
-        parent = otel_trace.set_span_in_context(NonRecordingSpan(
-            SpanContext(int(tid, 16), int(tid[:16], 16), is_remote=True, trace_flags=TraceFlags(1))))
+        parent = otel_trace.set_span_in_context(
+            NonRecordingSpan(
+                SpanContext(int(tid, 16), int(tid[:16], 16), is_remote=True, trace_flags=TraceFlags(1))
+            )
+        )
         for i in range(OTLP_SPANS):
+
             def build(tracer, i=i, parent=parent):
-                span = tracer.start_span(f"otel-step-{i}", context=parent, start_time=T0, attributes={
-                    f"langfuse.trace.metadata.k{i}": str(i), "langfuse.trace.tags": [f"tag{i}"],
-                    f"langfuse.observation.metadata.m{i}": str(i)})
+                span = tracer.start_span(
+                    f"otel-step-{i}",
+                    context=parent,
+                    start_time=T0,
+                    attributes={
+                        f"langfuse.trace.metadata.k{i}": str(i),
+                        "langfuse.trace.tags": [f"tag{i}"],
+                        f"langfuse.observation.metadata.m{i}": str(i),
+                    },
+                )
                 span.end(end_time=T0 + (i + 1) * 1_000_000)
+
             exports.append(sdk_export(build))
     return exports
 
 
 def _otlp_wrong(result: dict[str, dict]) -> list[str]:
     """OTLP traces missing a span, a trace metadata key or a tag that an accepted export carried."""
-    return [tid for tid, t in result.items()
-            if len(t["observations"]) != OTLP_SPANS or t["tags"] != [f"tag{i}" for i in range(OTLP_SPANS)]
-            or any(t["metadata"].get(f"k{i}") != str(i) for i in range(OTLP_SPANS))]
+    return [
+        tid
+        for tid, t in result.items()
+        if len(t["observations"]) != OTLP_SPANS
+        or t["tags"] != [f"tag{i}" for i in range(OTLP_SPANS)]
+        or any(t["metadata"].get(f"k{i}") != str(i) for i in range(OTLP_SPANS))
+    ]
 
 
 def _run(servers: list[Server], load: Load) -> tuple[dict[str, dict], dict[str, dict]]:
@@ -208,9 +261,12 @@ def _differing(single: dict[str, dict], replicated: dict[str, dict]) -> str:
 
 def test_two_processes_on_one_postgres_lose_nothing(tmp_path, pg_database_url):
     otlp_trace_ids = [uuid.uuid4().hex for _ in range(OTLP_TRACES)]
-    load = Load(trace_ids=[str(uuid.uuid4()) for _ in range(TRACES)],
-                span_ids=[str(uuid.uuid4()) for _ in range(TRACES)],
-                otlp_trace_ids=otlp_trace_ids, exports=_otlp_exports(otlp_trace_ids))
+    load = Load(
+        trace_ids=[str(uuid.uuid4()) for _ in range(TRACES)],
+        span_ids=[str(uuid.uuid4()) for _ in range(TRACES)],
+        otlp_trace_ids=otlp_trace_ids,
+        exports=_otlp_exports(otlp_trace_ids),
+    )
 
     single_name, single_url = _create_pg_database()
     single = _server_on(tmp_path, "single", single_url)

@@ -29,7 +29,10 @@ def run_script(server, script: str, sdk: str = "langfuse5") -> dict:
     }
     out = subprocess.run(
         [client_python(sdk), str(ROOT / "tests" / "clients" / "scripts" / script)],
-        env=env, capture_output=True, text=True, timeout=180,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert out.returncode == 0, out.stderr[-4000:]
     return json.loads(out.stdout.strip().splitlines()[-1])

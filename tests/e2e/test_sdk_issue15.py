@@ -26,7 +26,9 @@ UI_EMAIL, UI_PASSWORD = "issue15@example.com", "issue15-password"
 @pytest.fixture
 def ui_server(tmp_path, backend):
     """A real server whose init user can sign in to the web UI (its JSON twins are checked too)."""
-    srv = make_server(tmp_path, backend, LANGFUSE_INIT_USER_EMAIL=UI_EMAIL, LANGFUSE_INIT_USER_PASSWORD=UI_PASSWORD)
+    srv = make_server(
+        tmp_path, backend, LANGFUSE_INIT_USER_EMAIL=UI_EMAIL, LANGFUSE_INIT_USER_PASSWORD=UI_PASSWORD
+    )
     srv.start()
     try:
         yield srv
@@ -37,9 +39,13 @@ def ui_server(tmp_path, backend):
 def _ui_trace(server, trace_id: str) -> dict:
     with httpx.Client(base_url=server.url) as ui:
         token = csrf_from(ui.get("/auth/sign-in").text)
-        signed_in = ui.post("/auth/sign-in", data={"csrf_token": token, "email": UI_EMAIL, "password": UI_PASSWORD})
+        signed_in = ui.post(
+            "/auth/sign-in", data={"csrf_token": token, "email": UI_EMAIL, "password": UI_PASSWORD}
+        )
         assert signed_in.status_code in (200, 303), signed_in.text[:500]
-        resp = ui.get(f"/project/{server.project_id}/traces/{trace_id}", headers={"Accept": "application/json"})
+        resp = ui.get(
+            f"/project/{server.project_id}/traces/{trace_id}", headers={"Accept": "application/json"}
+        )
         assert resp.status_code == 200, resp.text[:500]
         return resp.json()
 
@@ -54,7 +60,10 @@ def run_script(server, sdk: str, script: str) -> dict:
     }
     out = subprocess.run(
         [client_python(sdk), str(ROOT / "tests" / "clients" / "scripts" / script)],
-        env=env, capture_output=True, text=True, timeout=180,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert out.returncode == 0, (out.stdout[-2000:], out.stderr[-4000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -123,10 +132,14 @@ def test_otlp_sdks_metadata_prompt_links_and_scalar_dataset_items(ui_server, sdk
         assert {k: gen[k] for k in want} == want, gen
         one = _get(server, f"/api/public/observations/{ids[gen_key]}")
         assert {k: one[k] for k in want} == want
-        v2 = _get(server, "/api/public/v2/observations", traceId=ids["trace_id"], fields="core,prompt")["data"]
+        v2 = _get(server, "/api/public/v2/observations", traceId=ids["trace_id"], fields="core,prompt")[
+            "data"
+        ]
         v2_gen = next(o for o in v2 if o["id"] == ids[gen_key])
         assert {k: v2_gen[k] for k in want} == want, v2_gen
-        ui_gen = next(o for o in _ui_trace(server, ids["trace_id"])["observations"] if o["id"] == ids[gen_key])
+        ui_gen = next(
+            o for o in _ui_trace(server, ids["trace_id"])["observations"] if o["id"] == ids[gen_key]
+        )
         assert {k: ui_gen[k] for k in want} == want
 
     # 4. get_dataset over scalar inputs / expected outputs (the SDK itself raised on the 500 before)

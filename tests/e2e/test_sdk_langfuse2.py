@@ -22,7 +22,10 @@ def run_client(server, script: str) -> dict:
     }
     out = subprocess.run(
         [client_python("langfuse2"), str(ROOT / "tests" / "clients" / "scripts" / script)],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -66,7 +69,9 @@ def test_sdk2_traces_are_read_back_with_cost(server):
     assert scores["correct"]["dataType"] == "BOOLEAN" and scores["correct"]["stringValue"] == "True"
     assert scores["tone"]["stringValue"] == "friendly"
 
-    listed = httpx.get(f"{server.url}/api/public/traces", params={"userId": "user-42"}, auth=server.auth).json()
+    listed = httpx.get(
+        f"{server.url}/api/public/traces", params={"userId": "user-42"}, auth=server.auth
+    ).json()
     assert [t["id"] for t in listed["data"]] == [ids["trace_id"]]
     session = httpx.get(f"{server.url}/api/public/sessions/session-7", auth=server.auth).json()
     assert [t["id"] for t in session["traces"]] == [ids["trace_id"]]

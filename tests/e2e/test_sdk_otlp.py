@@ -29,7 +29,10 @@ def run_client(server, venv: str, script: str, base_url_var: str) -> dict:
     }
     out = subprocess.run(
         [client_python(venv), str(ROOT / "tests" / "clients" / "scripts" / script)],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, (out.stdout[-2000:], out.stderr[-4000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -38,8 +41,9 @@ def run_client(server, venv: str, script: str, base_url_var: str) -> dict:
 @pytest.mark.parametrize("sdk", SDKS)
 def test_current_sdk_trace_tree_usage_cost_and_scores(server, sdk):
     # 4.x reads LANGFUSE_HOST as a fallback, 5.x documents LANGFUSE_BASE_URL: use both spellings
-    ids = run_client(server, sdk, "langfuse_current.py",
-                     "LANGFUSE_HOST" if sdk == "langfuse4" else "LANGFUSE_BASE_URL")
+    ids = run_client(
+        server, sdk, "langfuse_current.py", "LANGFUSE_HOST" if sdk == "langfuse4" else "LANGFUSE_BASE_URL"
+    )
     assert ids["major"] == int(sdk[-1])
     trace_id = ids["trace_id"]
     assert len(trace_id) == 32 and int(trace_id, 16)  # OTel ids arrive hex-encoded
@@ -65,8 +69,16 @@ def test_current_sdk_trace_tree_usage_cost_and_scores(server, sdk):
 
     obs = {o["id"]: o for o in trace["observations"]}
     names = {o["name"]: o for o in trace["observations"]}
-    expected_names = {"pipeline", "retrieve", "search-index", "summarise", "rerank", "failing-tool",
-                      "ctx-error", "explicit-error"}
+    expected_names = {
+        "pipeline",
+        "retrieve",
+        "search-index",
+        "summarise",
+        "rerank",
+        "failing-tool",
+        "ctx-error",
+        "explicit-error",
+    }
     assert set(names) == expected_names, sorted(names)
     assert len(obs) == len(expected_names)
     for o in obs.values():
@@ -136,9 +148,11 @@ def test_current_sdk_trace_tree_usage_cost_and_scores(server, sdk):
     assert [t["id"] for t in listed.json()["data"]] == [trace_id]
     session = httpx.get(f"{server.url}/api/public/sessions/session-7", auth=server.auth).json()
     assert [t["id"] for t in session["traces"]] == [trace_id]
-    gens = httpx.get(f"{server.url}/api/public/v2/observations",
-                     params={"traceId": trace_id, "type": "GENERATION", "fields": "core,basic,usage,model"},
-                     auth=server.auth)
+    gens = httpx.get(
+        f"{server.url}/api/public/v2/observations",
+        params={"traceId": trace_id, "type": "GENERATION", "fields": "core,basic,usage,model"},
+        auth=server.auth,
+    )
     assert gens.status_code == 200, gens.text
     assert sorted(o["id"] for o in gens.json()["data"]) == sorted([ids["summarise"], ids["rerank"]])
     v3 = httpx.get(f"{server.url}/api/public/v3/scores", params={"traceId": trace_id}, auth=server.auth)

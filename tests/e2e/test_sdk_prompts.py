@@ -28,7 +28,10 @@ def run_prompts_script(server, sdk: str) -> dict:
     }
     out = subprocess.run(
         [client_python(sdk), str(ROOT / "tests" / "clients" / "scripts" / "prompts_sdk.py")],
-        env=env, capture_output=True, text=True, timeout=180,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert out.returncode == 0, (out.stdout[-2000:], out.stderr[-4000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -70,7 +73,10 @@ def test_sdk_prompt_management(server, sdk):
     assert got["chat_fallback"] == {"is_fallback": True, "compiled": [{"role": "system", "content": "fb 1"}]}
     assert got["missing_version"] == {
         "status": 404,
-        "body": {"message": "Prompt not found: 'support/greeting' with version 99", "error": "LangfuseNotFoundError"},
+        "body": {
+            "message": "Prompt not found: 'support/greeting' with version 99",
+            "error": "LangfuseNotFoundError",
+        },
     }
 
     listed = httpx.get(f"{server.url}/api/public/v2/prompts", auth=server.auth).json()

@@ -23,7 +23,8 @@ def test_spans_reach_a_second_lightfuse(tmp_path):
     receiver.start()
     (tmp_path / "traced").mkdir()
     traced = make_server(
-        tmp_path / "traced", {"data_dir": tmp_path / "traced" / "data"},
+        tmp_path / "traced",
+        {"data_dir": tmp_path / "traced" / "data"},
         OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url + "/api/public/otel",
         OTEL_EXPORTER_OTLP_HEADERS=f"Authorization={quote(receiver.basic_header['Authorization'])}",
         OTEL_SERVICE_NAME="lightfuse-under-test",
@@ -32,15 +33,28 @@ def test_spans_reach_a_second_lightfuse(tmp_path):
     )
     traced.start()
     try:
-        batch = {"batch": [{"id": "ev-1", "type": "trace-create", "timestamp": "2026-01-01T00:00:00.000Z",
-                            "body": {"id": "traced-app-trace", "name": "app"}}]}
-        assert httpx.post(traced.url + "/api/public/ingestion", json=batch, auth=traced.auth).status_code == 207
-        assert httpx.get(traced.url + "/api/public/traces/traced-app-trace", auth=traced.auth).status_code == 200
+        batch = {
+            "batch": [
+                {
+                    "id": "ev-1",
+                    "type": "trace-create",
+                    "timestamp": "2026-01-01T00:00:00.000Z",
+                    "body": {"id": "traced-app-trace", "name": "app"},
+                }
+            ]
+        }
+        assert (
+            httpx.post(traced.url + "/api/public/ingestion", json=batch, auth=traced.auth).status_code == 207
+        )
+        assert (
+            httpx.get(traced.url + "/api/public/traces/traced-app-trace", auth=traced.auth).status_code == 200
+        )
 
         found: dict[str, dict] = {}
         for _ in range(100):  # bounded: the exporter sends every 200 ms
-            r = httpx.get(receiver.url + "/api/public/observations", auth=receiver.auth,
-                          params={"limit": 100})
+            r = httpx.get(
+                receiver.url + "/api/public/observations", auth=receiver.auth, params={"limit": 100}
+            )
             assert r.status_code == 200, r.text
             found = {o["name"]: o for o in r.json()["data"]}
             if any(name.startswith("GET /api/public/traces/") for name in found) and any(
@@ -53,7 +67,9 @@ def test_spans_reach_a_second_lightfuse(tmp_path):
         assert "GET /api/public/traces/{traceId}" in names and "POST /api/public/ingestion" in names, names
         assert not [n for n in names if n.endswith(("http send", "http receive"))], names
         read_span = found["GET /api/public/traces/{traceId}"]
-        trace = httpx.get(f"{receiver.url}/api/public/traces/{read_span['traceId']}", auth=receiver.auth).json()
+        trace = httpx.get(
+            f"{receiver.url}/api/public/traces/{read_span['traceId']}", auth=receiver.auth
+        ).json()
         assert trace["metadata"]["resourceAttributes"]["service.name"] == "lightfuse-under-test"
         # the SQLAlchemy instrumentation: the read's SQL is a child span of the request
         children = [o for o in trace["observations"] if o["parentObservationId"] == read_span["id"]]

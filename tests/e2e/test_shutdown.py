@@ -26,11 +26,27 @@ def _batch() -> tuple[list[str], dict]:
     ids = [str(uuid.uuid4()) for _ in range(TRACES_PER_REQUEST)]
     events = []
     for trace_id in ids:
-        events.append({"id": str(uuid.uuid4()), "type": "trace-create", "timestamp": now,
-                       "body": {"id": trace_id, "name": "under-load", "input": "x" * 500}})
-        events.append({"id": str(uuid.uuid4()), "type": "generation-create", "timestamp": now,
-                       "body": {"id": str(uuid.uuid4()), "traceId": trace_id, "model": "gpt-4o",
-                                "usage": {"input": 10, "output": 5}}})
+        events.append(
+            {
+                "id": str(uuid.uuid4()),
+                "type": "trace-create",
+                "timestamp": now,
+                "body": {"id": trace_id, "name": "under-load", "input": "x" * 500},
+            }
+        )
+        events.append(
+            {
+                "id": str(uuid.uuid4()),
+                "type": "generation-create",
+                "timestamp": now,
+                "body": {
+                    "id": str(uuid.uuid4()),
+                    "traceId": trace_id,
+                    "model": "gpt-4o",
+                    "usage": {"input": 10, "output": 5},
+                },
+            }
+        )
     return ids, {"batch": events}
 
 

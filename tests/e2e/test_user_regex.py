@@ -73,7 +73,9 @@ def test_patterns_the_linear_engine_cannot_run_are_a_400(server) -> None:
     with httpx.Client(base_url=server.url, auth=server.auth, timeout=TIMEOUT) as client:
         before = client.get("/api/public/models").json()["meta"]["totalItems"]
         for pattern, fragment in refused:
-            r = client.post("/api/public/models", json={"modelName": "m", "matchPattern": pattern, "inputPrice": 1})
+            r = client.post(
+                "/api/public/models", json={"modelName": "m", "matchPattern": pattern, "inputPrice": 1}
+            )
             assert r.status_code == 400, r.text
             body = r.json()
             assert set(body) >= {"message", "error"}

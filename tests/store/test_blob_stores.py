@@ -89,7 +89,10 @@ def test_s3_keys_carry_the_prefix_and_large_objects_go_multipart(s3_bucket):
     big = b"0123456789abcdef" * (600 * 1024)  # 9.4 MiB: above boto3's 8 MiB multipart threshold
     assert store.put("project-1/big.bin", io.BytesIO(big)) == len(big)
     store.put("project-1/small.png", io.BytesIO(PNG))
-    assert s3_bucket.keys() == [f"{s3_bucket.prefix}project-1/big.bin", f"{s3_bucket.prefix}project-1/small.png"]
+    assert s3_bucket.keys() == [
+        f"{s3_bucket.prefix}project-1/big.bin",
+        f"{s3_bucket.prefix}project-1/small.png",
+    ]
     assert store.size("project-1/big.bin") == len(big)
     with store.open("project-1/big.bin") as handle:
         assert hashlib.sha256(handle.read()).digest() == hashlib.sha256(big).digest()
@@ -119,8 +122,13 @@ def _upload_headers(data: bytes = PNG, **changes) -> dict[str, str]:
 
 def test_presigned_put_then_get(s3_bucket):
     store = s3_bucket.store()
-    url = store.presigned_upload_url("project-1/abc.png", content_type="image/png", content_length=len(PNG),
-                                     sha256_b64=sha(PNG), expires_in=300)
+    url = store.presigned_upload_url(
+        "project-1/abc.png",
+        content_type="image/png",
+        content_length=len(PNG),
+        sha256_b64=sha(PNG),
+        expires_in=300,
+    )
     query = parse_qs(urlsplit(url).query)
     assert url.startswith(f"{s3_bucket.endpoint}/{s3_bucket.bucket}/{s3_bucket.prefix}project-1/abc.png?")
     assert query["X-Amz-SignedHeaders"] == ["content-length;content-type;host;x-amz-checksum-sha256"]
@@ -142,15 +150,26 @@ def test_presigned_put_then_get(s3_bucket):
 
 def test_presigned_put_refuses_other_bytes_and_headers(s3_bucket):
     store = s3_bucket.store()
-    url = store.presigned_upload_url("project-1/abc.png", content_type="image/png", content_length=len(PNG),
-                                     sha256_b64=sha(PNG), expires_in=300)
+    url = store.presigned_upload_url(
+        "project-1/abc.png",
+        content_type="image/png",
+        content_length=len(PNG),
+        sha256_b64=sha(PNG),
+        expires_in=300,
+    )
     forged = bytes([PNG[0] ^ 1]) + PNG[1:]  # same length, other bytes, the announced checksum
     assert httpx.put(url, content=forged, headers=_upload_headers()).status_code == 400  # BadDigest
     # the checksum of the forged bytes is not the one that was signed
     assert httpx.put(url, content=forged, headers=_upload_headers(forged)).status_code == 403
-    assert httpx.put(url, content=PNG, headers=_upload_headers(**{"Content-Type": "image/jpeg"})).status_code == 403
+    assert (
+        httpx.put(url, content=PNG, headers=_upload_headers(**{"Content-Type": "image/jpeg"})).status_code
+        == 403
+    )
     assert httpx.put(url, content=PNG + b"x", headers=_upload_headers()).status_code == 403
-    assert httpx.put(url, content=PNG, headers=_upload_headers(**{"x-amz-checksum-sha256": None})).status_code == 403
+    assert (
+        httpx.put(url, content=PNG, headers=_upload_headers(**{"x-amz-checksum-sha256": None})).status_code
+        == 403
+    )
     tampered = url.replace("X-Amz-Expires=300", "X-Amz-Expires=3000")
     assert httpx.put(tampered, content=PNG, headers=_upload_headers()).status_code == 403
     assert store.size("project-1/abc.png") is None

@@ -35,13 +35,19 @@ _scalars = (
     | _text
 )
 JSON_VALUES = st.recursive(
-    _scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3), max_leaves=6
+    _scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
+    max_leaves=6,
 )
 
 
 def _json_columns() -> list[tuple[sa.Table, sa.Column]]:
-    return [(t, c) for t in metadata.sorted_tables for c in t.columns if c.type is Json or c.type == Json
-            or isinstance(c.type, sa.JSON)]
+    return [
+        (t, c)
+        for t in metadata.sorted_tables
+        for c in t.columns
+        if c.type is Json or c.type == Json or isinstance(c.type, sa.JSON)
+    ]
 
 
 def _filler(column: sa.Column):
@@ -59,8 +65,11 @@ def _filler(column: sa.Column):
 
 
 def _row(table: sa.Table, column: sa.Column, value) -> dict:
-    row = {c.name: _filler(c) for c in table.columns
-           if not c.nullable and c.default is None and c.server_default is None and c.autoincrement is not True}
+    row = {
+        c.name: _filler(c)
+        for c in table.columns
+        if not c.nullable and c.default is None and c.server_default is None and c.autoincrement is not True
+    }
     for c in table.primary_key.columns:
         row.setdefault(c.name, _filler(c))
     row[column.name] = value
@@ -82,7 +91,11 @@ def _same(a, b) -> bool:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def engine(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'j.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_database_url")
+    url = (
+        f"sqlite:///{tmp_path / 'j.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_database_url")
+    )
     eng = make_engine(url)
     migrate.upgrade(eng)
     yield eng
@@ -100,7 +113,12 @@ def _no_foreign_keys(conn: sa.Connection) -> None:
 
 def test_the_schema_has_json_columns():
     names = {f"{t.name}.{c.name}" for t, c in _json_columns()}
-    assert {"dataset_items.input", "dataset_items.expected_output", "traces.metadata", "prompts.config"} <= names
+    assert {
+        "dataset_items.input",
+        "dataset_items.expected_output",
+        "traces.metadata",
+        "prompts.config",
+    } <= names
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

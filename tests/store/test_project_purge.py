@@ -17,8 +17,8 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from lightfuse.services.auth import now_ms
-from lightfuse.services.web_accounts import AccountError, WebAccounts
+from lightfuse.services.accounts.web_accounts import AccountError, WebAccounts
+from lightfuse.services.common.clock import now_ms
 from lightfuse.store.sql import accounts as account_store
 from lightfuse.store.sql import project_purge
 from lightfuse.store.sql import user_admin as admin_store
@@ -39,11 +39,19 @@ def upload_media(api, auth, data: bytes, **link) -> None:
     body = {"contentType": "image/png", "contentLength": len(data), "sha256Hash": sha, **link}
     created = ok(api.client.post("/api/public/media", json=body, auth=auth))
     url = urlsplit(created["uploadUrl"])
-    put = api.client.put(f"{url.path}?{url.query}", content=data,
-                         headers={"Content-Type": "image/png", "x-amz-checksum-sha256": sha})
+    put = api.client.put(
+        f"{url.path}?{url.query}",
+        content=data,
+        headers={"Content-Type": "image/png", "x-amz-checksum-sha256": sha},
+    )
     assert put.status_code == 200, put.text
-    ok(api.client.patch(f"/api/public/media/{created['mediaId']}", auth=auth,
-                        json={"uploadedAt": iso(), "uploadHttpStatus": 200, "uploadTimeMs": 1}))
+    ok(
+        api.client.patch(
+            f"/api/public/media/{created['mediaId']}",
+            auth=auth,
+            json={"uploadedAt": iso(), "uploadHttpStatus": 200, "uploadTimeMs": 1},
+        )
+    )
 
 
 def populate(api, auth, project_id: str, org_id: str, tag: str) -> None:
@@ -58,8 +66,17 @@ def populate(api, auth, project_id: str, org_id: str, tag: str) -> None:
 
     batch = [
         event("trace-create", {"id": "t1", "name": "checkout", "sessionId": "s1", "input": {"q": tag}}),
-        event("generation-create", {"id": "g1", "traceId": "t1", "name": "llm", "startTime": iso(),
-                                    "model": "gpt-4o", "usage": {"input": 3, "output": 4}}),
+        event(
+            "generation-create",
+            {
+                "id": "g1",
+                "traceId": "t1",
+                "name": "llm",
+                "startTime": iso(),
+                "model": "gpt-4o",
+                "usage": {"input": 3, "output": 4},
+            },
+        ),
         event("score-create", {"id": "sc1", "traceId": "t1", "name": "quality", "value": 1}),
     ] + [event("span-create", {"id": f"span-{i}", "traceId": "t1", "startTime": iso()}) for i in range(12)]
     result = post("/api/public/ingestion", {"batch": batch})
@@ -67,33 +84,69 @@ def populate(api, auth, project_id: str, org_id: str, tag: str) -> None:
     upload_media(api, auth, f"trace bytes {tag}".encode(), traceId="t1", observationId="g1", field="input")
 
     post("/api/public/v2/prompts", {"name": "base", "type": "text", "prompt": "Hi", "labels": ["production"]})
-    post("/api/public/v2/prompts", {"name": "greet", "type": "text",
-                                    "prompt": "@@@langfusePrompt:name=base|label=production@@@ there"})
+    post(
+        "/api/public/v2/prompts",
+        {"name": "greet", "type": "text", "prompt": "@@@langfusePrompt:name=base|label=production@@@ there"},
+    )
     post("/api/public/v2/datasets", {"name": "evals"})
     post("/api/public/dataset-items", {"datasetName": "evals", "id": f"item-{tag}", "input": {"x": 1}})
-    post("/api/public/dataset-run-items", {"runName": "run-1", "datasetItemId": f"item-{tag}", "traceId": "t1"})
-    upload_media(api, auth, f"dataset bytes {tag}".encode(), datasetId=_dataset_id(api, auth),
-                 datasetItemId=f"item-{tag}", field="input")
+    post(
+        "/api/public/dataset-run-items", {"runName": "run-1", "datasetItemId": f"item-{tag}", "traceId": "t1"}
+    )
+    upload_media(
+        api,
+        auth,
+        f"dataset bytes {tag}".encode(),
+        datasetId=_dataset_id(api, auth),
+        datasetItemId=f"item-{tag}",
+        field="input",
+    )
     config = post("/api/public/score-configs", {"name": "quality", "dataType": "NUMERIC"})
     queue = post("/api/public/annotation-queues", {"name": "review", "scoreConfigIds": [config["id"]]})
     post(f"/api/public/annotation-queues/{queue['id']}/items", {"objectId": "t1", "objectType": "TRACE"})
-    post("/api/public/models", {"modelName": f"my-model-{tag}", "matchPattern": f"(?i)^(my-model-{tag})$",
-                                "unit": "TOKENS", "inputPrice": 0.001})
+    post(
+        "/api/public/models",
+        {
+            "modelName": f"my-model-{tag}",
+            "matchPattern": f"(?i)^(my-model-{tag})$",
+            "unit": "TOKENS",
+            "inputPrice": 0.001,
+        },
+    )
 
     user_id = api.services.accounts.create_user(f"{tag}-{uuid.uuid4().hex[:6]}@example.com", None)
     with api.services.engine.begin() as conn:
-        account_store.upsert_org_membership(conn, id=str(uuid.uuid4()), org_id=org_id, user_id=user_id,
-                                            role="MEMBER", now=now_ms())
-        account_store.upsert_project_membership(conn, project_id=project_id, user_id=user_id, role="ADMIN",
-                                                now=now_ms())
+        account_store.upsert_org_membership(
+            conn, id=str(uuid.uuid4()), org_id=org_id, user_id=user_id, role="MEMBER", now=now_ms()
+        )
+        account_store.upsert_project_membership(
+            conn, project_id=project_id, user_id=user_id, role="ADMIN", now=now_ms()
+        )
         # an invitation with a role in the project (issue #16): purged with it
         admin_store.create_invitation(
-            conn, id=str(uuid.uuid4()), org_id=org_id, email=f"invited-{tag}@example.com", org_role="VIEWER",
-            project_id=project_id, project_role="MEMBER", token_hash=uuid.uuid4().hex * 2, invited_by_user_id=None,
-            created_at=now_ms(), expires_at=now_ms() + 60_000)
+            conn,
+            id=str(uuid.uuid4()),
+            org_id=org_id,
+            email=f"invited-{tag}@example.com",
+            org_role="VIEWER",
+            project_id=project_id,
+            project_role="MEMBER",
+            token_hash=uuid.uuid4().hex * 2,
+            invited_by_user_id=None,
+            created_at=now_ms(),
+            expires_at=now_ms() + 60_000,
+        )
     post(f"/api/public/annotation-queues/{queue['id']}/assignments", {"userId": user_id})
-    post("/api/public/comments", {"projectId": project_id, "objectType": "TRACE", "objectId": "t1",
-                                  "content": "hm", "authorUserId": user_id})
+    post(
+        "/api/public/comments",
+        {
+            "projectId": project_id,
+            "objectType": "TRACE",
+            "objectId": "t1",
+            "content": "hm",
+            "authorUserId": user_id,
+        },
+    )
 
 
 def _dataset_id(api, auth) -> str:
@@ -103,8 +156,9 @@ def _dataset_id(api, auth) -> str:
 def counts(engine, project_id: str) -> dict[str, int]:
     with engine.connect() as conn:
         return {
-            t.name: conn.execute(sa.select(sa.func.count()).select_from(t).where(t.c.project_id == project_id))
-            .scalar_one()
+            t.name: conn.execute(
+                sa.select(sa.func.count()).select_from(t).where(t.c.project_id == project_id)
+            ).scalar_one()
             for t in project_purge.project_tables()
         }
 
@@ -174,8 +228,13 @@ def test_purge_is_resumable_and_keeps_media_records_until_their_blobs_are_gone(a
 
     # interrupted after one small chunk
     asked = []
-    done = project_purge.purge_project(engine, project_id, delete_blobs=lambda keys: None, chunk_rows=5,
-                                       should_stop=lambda: asked.append(1) or len(asked) > 1)
+    done = project_purge.purge_project(
+        engine,
+        project_id,
+        delete_blobs=lambda keys: None,
+        chunk_rows=5,
+        should_stop=lambda: asked.append(1) or len(asked) > 1,
+    )
     assert not done and project_exists(engine, project_id)
     partial = counts(engine, project_id)
     assert 0 < sum(full.values()) - sum(partial.values()) <= 5  # one chunk of at most 5 rows
@@ -205,9 +264,19 @@ def test_rows_arriving_during_the_purge_keep_the_project_for_the_next_run(api, d
 
     def late_row(keys):  # called mid-purge, after the score configs were emptied
         with engine.begin() as conn:
-            conn.execute(metadata.tables["score_configs"].insert().values(
-                id=str(uuid.uuid4()), project_id=project_id, name="late", data_type="NUMERIC", is_archived=False,
-                created_at=0, updated_at=0))
+            conn.execute(
+                metadata.tables["score_configs"]
+                .insert()
+                .values(
+                    id=str(uuid.uuid4()),
+                    project_id=project_id,
+                    name="late",
+                    data_type="NUMERIC",
+                    is_archived=False,
+                    created_at=0,
+                    updated_at=0,
+                )
+            )
 
     assert not project_purge.purge_project(engine, project_id, delete_blobs=late_row)
     assert project_exists(engine, project_id) and counts(engine, project_id)["score_configs"] == 1
@@ -217,7 +286,7 @@ def test_rows_arriving_during_the_purge_keep_the_project_for_the_next_run(api, d
 
 def test_grace_period(api, doomed):
     from lightfuse.app import build_blob_store
-    from lightfuse.services.project_purge import ProjectPurger
+    from lightfuse.services.accounts.project_purge import ProjectPurger
 
     web, owner, _, project_id = doomed
     web.delete_project(web.project_access(owner, project_id))
@@ -237,8 +306,9 @@ def test_the_served_app_purges_in_the_background(backend):
     with TestClient(create_app(services)) as client:
         key = services.keys.create_key(project_id)
         batch = [{"id": str(uuid.uuid4()), "type": "trace-create", "timestamp": iso(), "body": {"id": "t1"}}]
-        assert ok(client.post("/api/public/ingestion", json={"batch": batch},
-                              auth=(key.public_key, key.secret_key)))["successes"]
+        assert ok(
+            client.post("/api/public/ingestion", json={"batch": batch}, auth=(key.public_key, key.secret_key))
+        )["successes"]
         web.delete_project(web.project_access(owner, project_id))
         deadline = time.monotonic() + 20
         while project_exists(services.engine, project_id) and time.monotonic() < deadline:

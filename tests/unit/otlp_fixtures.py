@@ -16,7 +16,7 @@ from opentelemetry.trace import Tracer
 
 from lightfuse.ingest.otlp_decode import decode_export
 from lightfuse.ingest.otlp_mapping import spans_to_events
-from lightfuse.services.ingestion_events import ValidEvent, parse_iso_timestamp, validate_event
+from lightfuse.services.ingestion.events import ValidEvent, parse_iso_timestamp, validate_event
 
 PROTO = "application/x-protobuf"
 JSON = "application/json"

@@ -10,11 +10,11 @@ import datetime as dt
 
 import pytest
 
-from lightfuse.services.web_dashboard import Dashboard
+from lightfuse.services.tracing.dashboard import Dashboard
 from lightfuse.store.sql import migrate
-from lightfuse.store.sql import web_analytics as analytics
 from lightfuse.store.sql.database import make_engine
 from lightfuse.store.sql.tables import observations, traces
+from lightfuse.store.sql.tracing import dashboard as analytics
 
 DAY, HOUR = 86_400_000, 3_600_000
 D = (dt.date(2024, 3, 10) - dt.date(1970, 1, 1)).days  # day number of 2024-03-10
@@ -25,18 +25,56 @@ Q = (0.5, 0.95, 0.99)
 
 
 def _trace(tid: str, ts: int, project: str = PROJECT) -> dict:
-    return {"project_id": project, "id": tid, "timestamp": ts, "environment": "default", "public": False,
-            "bookmarked": False, "tags": [], "metadata": {}, "created_at": ts, "updated_at": ts, "last_event_ts": ts}
+    return {
+        "project_id": project,
+        "id": tid,
+        "timestamp": ts,
+        "environment": "default",
+        "public": False,
+        "bookmarked": False,
+        "tags": [],
+        "metadata": {},
+        "created_at": ts,
+        "updated_at": ts,
+        "last_event_ts": ts,
+    }
 
 
-def _obs(oid: str, tid: str, start: int, end: int | None, model: str | None = None, inp: int = 0, out: int = 0,
-         total: int = 0, cost: float | None = None, project: str = PROJECT) -> dict:
-    return {"project_id": project, "id": oid, "trace_id": tid, "type": "GENERATION" if model else "SPAN",
-            "start_time": start, "end_time": end, "provided_model_name": model, "metadata": {}, "level": "DEFAULT",
-            "environment": "default", "provided_usage_details": {}, "usage_details": {},
-            "provided_cost_details": {}, "cost_details": {}, "input_tokens": inp, "output_tokens": out,
-            "total_tokens": total, "total_cost": cost, "created_at": start, "updated_at": start,
-            "last_event_ts": start}
+def _obs(
+    oid: str,
+    tid: str,
+    start: int,
+    end: int | None,
+    model: str | None = None,
+    inp: int = 0,
+    out: int = 0,
+    total: int = 0,
+    cost: float | None = None,
+    project: str = PROJECT,
+) -> dict:
+    return {
+        "project_id": project,
+        "id": oid,
+        "trace_id": tid,
+        "type": "GENERATION" if model else "SPAN",
+        "start_time": start,
+        "end_time": end,
+        "provided_model_name": model,
+        "metadata": {},
+        "level": "DEFAULT",
+        "environment": "default",
+        "provided_usage_details": {},
+        "usage_details": {},
+        "provided_cost_details": {},
+        "cost_details": {},
+        "input_tokens": inp,
+        "output_tokens": out,
+        "total_tokens": total,
+        "total_cost": cost,
+        "created_at": start,
+        "updated_at": start,
+        "last_event_ts": start,
+    }
 
 
 def _rows() -> tuple[list[dict], list[dict]]:
@@ -75,7 +113,11 @@ def _rows() -> tuple[list[dict], list[dict]]:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def engine(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'd.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_database_url")
+    url = (
+        f"sqlite:///{tmp_path / 'd.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_database_url")
+    )
     eng = make_engine(url)
     migrate.upgrade(eng)
     trace_rows, obs_rows = _rows()
@@ -95,15 +137,40 @@ EXPECTED_DAYS = [
     {"day": D + 1, "traces": 1, "observations": 4, "totalTokens": 103, "totalCost": 0.25},
     {"day": D + 2, "traces": 2, "observations": 3, "totalTokens": 16, "totalCost": 2.1},
 ]
-EXPECTED_TOTALS = {"traces": 4, "observations": 10, "inputTokens": 143, "outputTokens": 21, "totalTokens": 164,
-                   "totalCost": 3.85}
+EXPECTED_TOTALS = {
+    "traces": 4,
+    "observations": 10,
+    "inputTokens": 143,
+    "outputTokens": 21,
+    "totalTokens": 164,
+    "totalCost": 3.85,
+}
 # models, most expensive first: claude-3 o5 o7 o8 (cost 2.0), gpt-4o o2 o3 o4 (1.75), m-open o11 (0)
 EXPECTED_MODELS = [
-    {"model": "claude-3", "observations": 3, "inputTokens": 108, "outputTokens": 4, "totalTokens": 112,
-     "totalCost": 2.0},
-    {"model": "gpt-4o", "observations": 3, "inputTokens": 31, "outputTokens": 17, "totalTokens": 48,
-     "totalCost": 1.75},
-    {"model": "m-open", "observations": 1, "inputTokens": 0, "outputTokens": 0, "totalTokens": 0, "totalCost": 0.0},
+    {
+        "model": "claude-3",
+        "observations": 3,
+        "inputTokens": 108,
+        "outputTokens": 4,
+        "totalTokens": 112,
+        "totalCost": 2.0,
+    },
+    {
+        "model": "gpt-4o",
+        "observations": 3,
+        "inputTokens": 31,
+        "outputTokens": 17,
+        "totalTokens": 48,
+        "totalCost": 1.75,
+    },
+    {
+        "model": "m-open",
+        "observations": 1,
+        "inputTokens": 0,
+        "outputTokens": 0,
+        "totalTokens": 0,
+        "totalCost": 0.0,
+    },
 ]
 # durations of finished observations, continuous percentiles (position q * (n - 1), linear between neighbours):
 #   gpt-4o [1.0, 2.0, 3.0]:  p50 at 1 -> 2.0; p95 at 1.9 -> 2 + 0.9 * 1 = 2.9; p99 at 1.98 -> 2.98
@@ -165,12 +232,19 @@ def test_open_windows_and_empty_projects(engine):
         from_only = analytics.window_usage(conn, PROJECT, T0 + 2 * DAY, None, Q)
         assert [d["day"] for d in from_only.days] == [D + 2, D + 3]
         assert from_only.totals["observations"] == 4
-        assert analytics.trace_latency_percentiles(conn, PROJECT, T0 + 2 * DAY, None, Q)[0.5] == pytest.approx(
-            (6.001 + 0.05) / 2)  # t3 and t5 (t4 has none)
+        assert analytics.trace_latency_percentiles(conn, PROJECT, T0 + 2 * DAY, None, Q)[
+            0.5
+        ] == pytest.approx((6.001 + 0.05) / 2)  # t3 and t5 (t4 has none)
         empty = analytics.window_usage(conn, "nobody", None, None, Q)
         assert (empty.days, empty.models, empty.model_latency) == ([], [], {})
-        assert empty.totals == {"traces": 0, "observations": 0, "inputTokens": 0, "outputTokens": 0,
-                                "totalTokens": 0, "totalCost": 0.0}
+        assert empty.totals == {
+            "traces": 0,
+            "observations": 0,
+            "inputTokens": 0,
+            "outputTokens": 0,
+            "totalTokens": 0,
+            "totalCost": 0.0,
+        }
         assert analytics.trace_latency_percentiles(conn, "nobody", None, None, Q) == dict.fromkeys(Q)
 
 

@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from lightfuse.store.sql import migrate
 from lightfuse.store.sql.database import make_engine
 from lightfuse.store.sql.filters import Condition, QueryError, columns_used, parse_filter
-from lightfuse.store.sql.observation_reads import ObservationQuery, list_observations_after
 from lightfuse.store.sql.tables import observations, scores, traces
-from lightfuse.store.sql.tracing_reads import TraceQuery, count_traces, list_traces, trace_filter_columns
+from lightfuse.store.sql.tracing.observations import ObservationQuery, list_observations_after
+from lightfuse.store.sql.tracing.traces import TraceQuery, count_traces, list_traces, trace_filter_columns
 
 PG_ADMIN_URL = os.environ.get("LIGHTFUSE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 P = "proj-filters"

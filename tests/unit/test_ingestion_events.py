@@ -9,14 +9,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lightfuse.services.ingestion_events import (
+from lightfuse.services.ingestion.events import (
     EventError,
     ValidEvent,
     normalise_environment,
     parse_iso_timestamp,
     validate_event,
 )
-from lightfuse.services.usage import normalise_cost, normalise_usage
+from lightfuse.services.ingestion.usage import normalise_cost, normalise_usage
 
 TS = "2024-05-01T12:00:00.000Z"
 TS_MS = 1714564800000
@@ -57,28 +57,40 @@ def test_epoch_ms_times_validate_like_iso_times() -> None:
     iso_body = {"id": "o1", "startTime": TS, "endTime": "2024-05-01T12:00:01.500Z", "completionStartTime": TS}
     ms_body = {"id": "o1", "startTime": TS_MS, "endTime": TS_MS + 1500, "completionStartTime": TS_MS}
     from_iso = ok(event("generation-create", iso_body))
-    from_ms = validate_event(event("generation-create", ms_body, timestamp=TS_MS), "project", epoch_ms_times=True)
+    from_ms = validate_event(
+        event("generation-create", ms_body, timestamp=TS_MS), "project", epoch_ms_times=True
+    )
     assert from_ms == from_iso
     # the range is what an ISO timestamp can express: years 1 to 9999
-    lowest, highest = parse_iso_timestamp("0001-01-01T00:00:00Z"), parse_iso_timestamp("9999-12-31T23:59:59.999Z")
+    lowest, highest = (
+        parse_iso_timestamp("0001-01-01T00:00:00Z"),
+        parse_iso_timestamp("9999-12-31T23:59:59.999Z"),
+    )
     for fine in (lowest, highest, -1, 0):
         body = {"id": "o1", "startTime": fine}
-        assert isinstance(validate_event(event("span-create", body, timestamp=fine), "project", epoch_ms_times=True),
-                          ValidEvent)
+        assert isinstance(
+            validate_event(event("span-create", body, timestamp=fine), "project", epoch_ms_times=True),
+            ValidEvent,
+        )
 
 
 @pytest.mark.parametrize("bad", [TS, 1.5, True, None, 253402300800000, -62135596800001])
 def test_epoch_ms_times_reject_anything_else(bad: Any) -> None:
-    body_result = validate_event(event("span-create", {"id": "o1", "startTime": bad}, timestamp=TS_MS), "project",
-                                 epoch_ms_times=True)
+    body_result = validate_event(
+        event("span-create", {"id": "o1", "startTime": bad}, timestamp=TS_MS), "project", epoch_ms_times=True
+    )
     if bad is None:  # every body field is nullable
         assert isinstance(body_result, ValidEvent)
     else:
         assert isinstance(body_result, EventError) and "body.startTime" in body_result.error
-    envelope = validate_event(event("span-create", {"id": "o1"}, timestamp=bad), "project", epoch_ms_times=True)
+    envelope = validate_event(
+        event("span-create", {"id": "o1"}, timestamp=bad), "project", epoch_ms_times=True
+    )
     assert isinstance(envelope, EventError) and "timestamp" in envelope.error
     # and the batch API keeps taking ISO text only
-    assert isinstance(validate_event(event("span-create", {"id": "o1"}, timestamp=TS_MS), "project"), EventError)
+    assert isinstance(
+        validate_event(event("span-create", {"id": "o1"}, timestamp=TS_MS), "project"), EventError
+    )
 
 
 @pytest.mark.parametrize(

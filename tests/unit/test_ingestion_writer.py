@@ -14,13 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lightfuse.services.ingestion_events import ValidEvent, validate_event
-from lightfuse.services.ingestion_pipeline import IngestionPipeline
-from lightfuse.services.merge import is_truthy_io, merge_observation, merge_trace
-from lightfuse.services.model_registry import ModelRegistry
-from lightfuse.services.pricing import enrich_observation
-from lightfuse.store.sql import migrate, tracing_writes
+from lightfuse.services.ingestion.events import ValidEvent, validate_event
+from lightfuse.services.ingestion.merge import is_truthy_io, merge_observation, merge_trace
+from lightfuse.services.ingestion.pipeline import IngestionPipeline
+from lightfuse.services.pricing.model_registry import ModelRegistry
+from lightfuse.services.pricing.price_book import enrich_observation
+from lightfuse.store.sql import migrate
 from lightfuse.store.sql.database import make_engine
+from lightfuse.store.sql.tracing import writes as tracing_writes
 
 T0 = 1_714_564_800_000  # 2024-05-01T12:00:00Z
 IMMUTABLE = {"trace": ("timestamp", "environment"), "observation": ("trace_id", "start_time", "environment")}
@@ -33,7 +34,11 @@ def iso(ms: int) -> str:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def writer(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'w.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_database_url")
+    url = (
+        f"sqlite:///{tmp_path / 'w.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_database_url")
+    )
     engine = make_engine(url)
     migrate.upgrade(engine)
     registry = ModelRegistry(engine)
@@ -83,12 +88,18 @@ _observation_body = st.fixed_dictionaries(
         "statusMessage": _text | st.none(),
         "parentObservationId": st.sampled_from(["root", None]),
         "model": st.sampled_from(["gpt-4o", "claude-3-5-sonnet-20241022", "no-such-model", None]),
-        "modelParameters": st.dictionaries(st.sampled_from(["temperature", "service_tier"]),
-                                           st.sampled_from([0.5, "priority", None])),
-        "usage": st.dictionaries(st.sampled_from(["input", "output", "total", "inputCost"]), st.integers(0, 50)),
-        "usageDetails": st.dictionaries(st.sampled_from(["input", "output", "input_cached_tokens", "x"]),
-                                        st.integers(0, 5000), max_size=3),
-        "costDetails": st.dictionaries(st.sampled_from(["input", "output", "total"]), st.floats(0, 10), max_size=2),
+        "modelParameters": st.dictionaries(
+            st.sampled_from(["temperature", "service_tier"]), st.sampled_from([0.5, "priority", None])
+        ),
+        "usage": st.dictionaries(
+            st.sampled_from(["input", "output", "total", "inputCost"]), st.integers(0, 50)
+        ),
+        "usageDetails": st.dictionaries(
+            st.sampled_from(["input", "output", "input_cached_tokens", "x"]), st.integers(0, 5000), max_size=3
+        ),
+        "costDetails": st.dictionaries(
+            st.sampled_from(["input", "output", "total"]), st.floats(0, 10), max_size=2
+        ),
     },
 )
 # (entity, event type, body): one trace and two observations of it
@@ -97,7 +108,9 @@ _events = st.lists(
         st.tuples(st.just("trace"), st.just("trace-create"), _trace_body),
         st.tuples(
             st.sampled_from(["obs-a", "obs-b"]),
-            st.sampled_from(["span-create", "span-update", "generation-create", "generation-update", "event-create"]),
+            st.sampled_from(
+                ["span-create", "span-update", "generation-create", "generation-update", "event-create"]
+            ),
             _observation_body,
         ),
     ),
@@ -114,8 +127,10 @@ def _validate(raw: list[tuple[str, str, dict]], prefix: str) -> list[ValidEvent]
         body = {**body, "id": f"{prefix}-{entity}"}
         if entity != "trace":
             body["traceId"] = f"{prefix}-trace"
-        event = validate_event({"id": f"{prefix}-e{i}", "type": event_type, "timestamp": iso(T0 + 1000 + 37 * i),
-                                "body": body}, "project")
+        event = validate_event(
+            {"id": f"{prefix}-e{i}", "type": event_type, "timestamp": iso(T0 + 1000 + 37 * i), "body": body},
+            "project",
+        )
         if isinstance(event, ValidEvent):
             out.append(event)
     return out
@@ -172,8 +187,10 @@ def test_replay_keeps_the_end_time_at_or_after_the_stored_start(writer):
     body = {"id": f"{prefix}-obs", "traceId": f"{prefix}-trace"}
 
     def span(n: int, ts: int, **extra: Any) -> ValidEvent:
-        event = validate_event({"id": f"{prefix}-e{n}", "type": "span-create", "timestamp": iso(ts),
-                                "body": {**body, **extra}}, "project")
+        event = validate_event(
+            {"id": f"{prefix}-e{n}", "type": "span-create", "timestamp": iso(ts), "body": {**body, **extra}},
+            "project",
+        )
         assert isinstance(event, ValidEvent)
         return event
 

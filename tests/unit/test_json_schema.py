@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lightfuse.services.json_schema import schema_problem, validate
+from lightfuse.services.datasets.json_schema import schema_problem, validate
 
 PERSON = {
     "type": "object",
@@ -20,28 +20,34 @@ PERSON = {
 }
 
 
-@pytest.mark.parametrize("value", [
-    {"name": "Ada"},
-    {"name": "Ada", "age": 36.0, "tags": ["a", "b"], "kind": None},
-    {"name": "Bo", "kind": "human"},
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"name": "Ada"},
+        {"name": "Ada", "age": 36.0, "tags": ["a", "b"], "kind": None},
+        {"name": "Bo", "kind": "human"},
+    ],
+)
 def test_valid(value):
     assert validate(PERSON, value) == []
 
 
-@pytest.mark.parametrize("value, fragment", [
-    ({}, "'name' is a required property"),
-    ({"name": "ada"}, "name: 'ada' does not match"),
-    ({"name": ""}, "name: '' should be non-empty"),
-    ({"name": "Ada", "age": 1.5}, "age: 1.5 is not of type 'integer'"),
-    ({"name": "Ada", "age": 150}, "age: 150 is greater than or equal to the maximum of 150"),
-    ({"name": "Ada", "age": True}, "age: True is not of type 'integer'"),
-    ({"name": "Ada", "tags": ["a", "a"]}, "non-unique"),
-    ({"name": "Ada", "tags": ["c"]}, "is not one of"),
-    ({"name": "Ada", "kind": "robot"}, "kind: 'robot' is not valid under any of the given schemas"),
-    ({"name": "Ada", "extra": 1}, "'extra' was unexpected"),
-    ("Ada", "(root): 'Ada' is not of type 'object'"),
-])
+@pytest.mark.parametrize(
+    "value, fragment",
+    [
+        ({}, "'name' is a required property"),
+        ({"name": "ada"}, "name: 'ada' does not match"),
+        ({"name": ""}, "name: '' should be non-empty"),
+        ({"name": "Ada", "age": 1.5}, "age: 1.5 is not of type 'integer'"),
+        ({"name": "Ada", "age": 150}, "age: 150 is greater than or equal to the maximum of 150"),
+        ({"name": "Ada", "age": True}, "age: True is not of type 'integer'"),
+        ({"name": "Ada", "tags": ["a", "a"]}, "non-unique"),
+        ({"name": "Ada", "tags": ["c"]}, "is not one of"),
+        ({"name": "Ada", "kind": "robot"}, "kind: 'robot' is not valid under any of the given schemas"),
+        ({"name": "Ada", "extra": 1}, "'extra' was unexpected"),
+        ("Ada", "(root): 'Ada' is not of type 'object'"),
+    ],
+)
 def test_invalid(value, fragment):
     errors = validate(PERSON, value)
     assert errors and any(fragment in e for e in errors), errors

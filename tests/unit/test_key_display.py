@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from lightfuse.app import build_services
 from lightfuse.config import InitSettings, load_settings
-from lightfuse.services.auth import display_secret
+from lightfuse.services.auth.api_keys import display_secret
 from lightfuse.store.sql.tables import api_keys
 
 
@@ -36,8 +36,14 @@ def _displays(engine) -> list[str]:
 
 
 def test_short_provisioned_secret_is_masked_also_when_stored_by_an_older_version(backend) -> None:
-    init = InitSettings(org_id="org", org_name="Org", project_id="p1", project_name="P1",
-                        project_public_key="pk-lf-init", project_secret_key="sk-lf-init")
+    init = InitSettings(
+        org_id="org",
+        org_name="Org",
+        project_id="p1",
+        project_name="P1",
+        project_public_key="pk-lf-init",
+        project_secret_key="sk-lf-init",
+    )
     services = build_services(load_settings(**backend, init=init))
     try:
         assert _displays(services.engine) == ["sk-lf-...it"]

@@ -58,8 +58,11 @@ def test_only_the_s3_store_imports_boto3():
     for path in PACKAGE.rglob("*.py"):
         tree = ast.parse(path.read_text(), filename=str(path))
         for node in ast.walk(tree):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            )
             if any(n.split(".")[0] in ("boto3", "botocore", "s3transfer") for n in names):
                 importers.append(str(path.relative_to(PACKAGE)))
     assert sorted(set(importers)) == ["store/blobs/s3.py"]

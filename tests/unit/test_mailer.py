@@ -5,12 +5,18 @@ from __future__ import annotations
 import pytest
 
 from lightfuse.config import ConfigError, load_settings
-from lightfuse.services.mailer import MailConfigError, Mailer, SmtpTarget
+from lightfuse.services.accounts.mailer import MailConfigError, Mailer, SmtpTarget
 
 
 def test_smtp_urls():
     t = SmtpTarget.parse("smtp://user%40x:p%3Ass@mail.example.com:2525")
-    assert (t.host, t.port, t.tls, t.username, t.password) == ("mail.example.com", 2525, False, "user@x", "p:ss")
+    assert (t.host, t.port, t.tls, t.username, t.password) == (
+        "mail.example.com",
+        2525,
+        False,
+        "user@x",
+        "p:ss",
+    )
     t = SmtpTarget.parse("smtps://mail.example.com")
     assert (t.port, t.tls, t.username) == (465, True, None)
     assert SmtpTarget.parse("smtp://mail.example.com").port == 587

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lightfuse.services import entity_merge as entity_merge_module
-from lightfuse.services import merge as merge_module
-from lightfuse.services.ingestion_events import ValidEvent, validate_event
-from lightfuse.services.merge import merge_observation, merge_score, merge_trace, order_events
+from lightfuse.services.ingestion import entity_merge as entity_merge_module
+from lightfuse.services.ingestion import merge as merge_module
+from lightfuse.services.ingestion.events import ValidEvent, validate_event
+from lightfuse.services.ingestion.merge import merge_observation, merge_score, merge_trace, order_events
 
 P = "proj-1"
 NOW = 1_800_000_000_000
@@ -746,6 +746,7 @@ def test_merge_accepts_anything_validation_accepts_and_ignores_input_order(raw: 
 # The writer's hot-path shortcuts in the merge helpers agree with the rules' plain definitions
 # ---------------------------------------------------------------------------------------------------------
 
+
 def _plain_truthy(value: Any) -> bool:
     """JavaScript truthiness, except that an empty object is falsy."""
     if value is None or value is False or value == "" or value == {}:
@@ -757,7 +758,9 @@ def _plain_deep_merge(base: dict, patch: dict) -> dict:
     out = dict(base)
     for key, value in patch.items():
         old = out.get(key)
-        out[key] = _plain_deep_merge(old, value) if isinstance(value, dict) and isinstance(old, dict) else value
+        out[key] = (
+            _plain_deep_merge(old, value) if isinstance(value, dict) and isinstance(old, dict) else value
+        )
     return out
 
 
@@ -767,7 +770,10 @@ def test_truthy_is_javascript_truthiness_with_empty_objects_falsy(value: Any) ->
 
 
 @settings(max_examples=200)
-@given(st.dictionaries(st.text(max_size=2), _json, max_size=4), st.dictionaries(st.text(max_size=2), _json, max_size=4))
+@given(
+    st.dictionaries(st.text(max_size=2), _json, max_size=4),
+    st.dictionaries(st.text(max_size=2), _json, max_size=4),
+)
 def test_deep_merge_matches_its_definition_and_mutates_nothing(base: dict, patch: dict) -> None:
     before = copy.deepcopy((base, patch))
     merged = merge_module._deep_merge(base, patch)
@@ -776,11 +782,17 @@ def test_deep_merge_matches_its_definition_and_mutates_nothing(base: dict, patch
     assert merged is not base and merged is not patch
 
 
-@given(st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["span-create", "span-update", "trace-create"])),
-                max_size=6))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.sampled_from(["span-create", "span-update", "trace-create"])),
+        max_size=6,
+    )
+)
 def test_order_events_is_a_stable_sort_for_any_iterable(keys: list) -> None:
-    events = [ValidEvent(id=f"e{i}", type=t, timestamp=ts, kind="observation", entity_id="o", body={})
-              for i, (ts, t) in enumerate(keys)]
+    events = [
+        ValidEvent(id=f"e{i}", type=t, timestamp=ts, kind="observation", entity_id="o", body={})
+        for i, (ts, t) in enumerate(keys)
+    ]
     want = sorted(events, key=lambda e: (e.timestamp, 0 if e.type.endswith("-create") else 1))
     for given_as in (events, tuple(events), iter(events)):
         ordered = order_events(given_as)
@@ -789,8 +801,10 @@ def test_order_events_is_a_stable_sort_for_any_iterable(keys: list) -> None:
 
 @given(st.lists(st.integers(0, 10**13), max_size=4), st.none() | st.integers(0, 10**13))
 def test_last_event_ts_is_the_newest_of_the_events_and_the_stored_row(stamps: list, stored_last: Any) -> None:
-    events = order_events(ValidEvent(id=f"e{i}", type="span-update", timestamp=ts, kind="observation",
-                                     entity_id="o", body={}) for i, ts in enumerate(stamps))
+    events = order_events(
+        ValidEvent(id=f"e{i}", type="span-update", timestamp=ts, kind="observation", entity_id="o", body={})
+        for i, ts in enumerate(stamps)
+    )
     stored = None if stored_last is None else {"created_at": 5, "last_event_ts": stored_last}
     row: dict[str, Any] = {}
     merge_module._finish(row, stored, events, NOW)

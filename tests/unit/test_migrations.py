@@ -12,7 +12,11 @@ from lightfuse.store.sql.tables import metadata
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
 def test_up_down_up(dialect, tmp_path, request):
-    url = f"sqlite:///{tmp_path / 'm.db'}" if dialect == "sqlite" else request.getfixturevalue("pg_database_url")
+    url = (
+        f"sqlite:///{tmp_path / 'm.db'}"
+        if dialect == "sqlite"
+        else request.getfixturevalue("pg_database_url")
+    )
     engine = make_engine(url)
     migrate.upgrade(engine)
     tables = set(sa.inspect(engine).get_table_names())
@@ -27,7 +31,11 @@ def test_up_down_up(dialect, tmp_path, request):
 @pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
 def test_event_log_rekey_keeps_events(dialect, tmp_path, request):
     """0006 re-keys the event log by the entity's created_at; logged events of existing rows keep replaying."""
-    url = f"sqlite:///{tmp_path / 'm.db'}" if dialect == "sqlite" else request.getfixturevalue("pg_database_url")
+    url = (
+        f"sqlite:///{tmp_path / 'm.db'}"
+        if dialect == "sqlite"
+        else request.getfixturevalue("pg_database_url")
+    )
     engine = make_engine(url)
     migrate.upgrade(engine, "0005_dashboard_indexes")
     with engine.begin() as conn:
@@ -40,7 +48,7 @@ def test_event_log_rekey_keeps_events(dialect, tmp_path, request):
             conn.exec_driver_sql(
                 "INSERT INTO ingestion_events (project_id, entity_kind, entity_id, event_id, event_type, event_ts, "
                 f"body, received_at) VALUES ('p', 'trace', '{entity_id}', '{event_id}', 'trace-create', 5, "
-                "'{\"id\": \"x\"}', 6)"
+                '\'{"id": "x"}\', 6)'
             )
     migrate.upgrade(engine)
     with engine.connect() as conn:

@@ -6,8 +6,13 @@ import copy
 
 import pytest
 
-from lightfuse.services.models import ModelValidationError, model_to_api, validate_model_create
-from lightfuse.services.pricing import ModelPrice, PriceBook, enrich_observation, load_builtin_models
+from lightfuse.services.pricing.models import ModelValidationError, model_to_api, validate_model_create
+from lightfuse.services.pricing.price_book import (
+    ModelPrice,
+    PriceBook,
+    enrich_observation,
+    load_builtin_models,
+)
 
 MODEL_FIELDS = {
     "id",
@@ -146,7 +151,10 @@ def test_created_model_prices_observations() -> None:
         ({"modelName": "a", "matchPattern": "(?i)^(a$", "inputPrice": 1}, "matchPattern"),
         ({"modelName": "a", "matchPattern": "a**", "inputPrice": 1}, "matchPattern"),
         # the linear-time engine cannot run back-references or look-around: refused when saved
-        ({"modelName": "a", "matchPattern": "^(a)\\1$", "inputPrice": 1}, "back-reference \\1 is not supported"),
+        (
+            {"modelName": "a", "matchPattern": "^(a)\\1$", "inputPrice": 1},
+            "back-reference \\1 is not supported",
+        ),
         ({"modelName": "a", "matchPattern": "^a(?=b)", "inputPrice": 1}, "look-ahead/look-behind"),
         ({"modelName": "a", "matchPattern": "(?<!x)a", "inputPrice": 1}, "look-ahead/look-behind"),
         ({"modelName": "a", "matchPattern": "\\m(a|b)", "inputPrice": 1}, "\\m is not supported"),
@@ -317,7 +325,11 @@ def test_nested_quantifiers_are_accepted_because_matching_is_linear() -> None:
     """``^(a+)+$`` backtracks exponentially in Python's ``re``; RE2 runs it in linear time, so it is allowed."""
     cond = {**USAGE_COND, "usageDetailPattern": "(a+)+$"}
     fields = validate_model_create(
-        {"modelName": "evil", "matchPattern": "^(a+)+$", "pricingTiers": [tier(), tier("Big", 1, False, conditions=[cond])]},
+        {
+            "modelName": "evil",
+            "matchPattern": "^(a+)+$",
+            "pricingTiers": [tier(), tier("Big", 1, False, conditions=[cond])],
+        },
         model_id="m",
     )
     assert fields["match_pattern"] == "^(a+)+$"

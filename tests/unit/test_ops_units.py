@@ -6,8 +6,8 @@ from __future__ import annotations
 from prometheus_client.parser import text_string_to_metric_families
 
 from lightfuse.config import usable_cpus
-from lightfuse.services.ingest_budget import IntakeBudget
-from lightfuse.services.ops_metrics import OTHER, BatchTally, OpsMetrics
+from lightfuse.services.ingestion.budget import IntakeBudget
+from lightfuse.services.operations.metrics import OTHER, BatchTally, OpsMetrics
 
 
 def test_budget_admits_one_body_alone_and_refuses_beyond_the_bound():
@@ -20,21 +20,34 @@ def test_budget_admits_one_body_alone_and_refuses_beyond_the_bound():
 
 
 def _samples(metrics: OpsMetrics) -> dict:
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for f in text_string_to_metric_families(metrics.render().decode()) for s in f.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(metrics.render().decode())
+        for s in f.samples
+    }
 
 
 def test_tally_counts_increases_only_and_models_past_the_cap_fold_into_other():
     metrics = OpsMetrics(max_label_values=2)
     tally = BatchTally()
     for model in ("a", "b", "c"):
-        row = {"type": "GENERATION", "provided_model_name": model, "environment": "prod",
-               "usage_details": {"input": 10, "output": 5, "total": 15}, "total_cost": 0.5}
+        row = {
+            "type": "GENERATION",
+            "provided_model_name": model,
+            "environment": "prod",
+            "usage_details": {"input": 10, "output": 5, "total": 15},
+            "total_cost": 0.5,
+        }
         tally.add_observation("p1", row, None)
     # an update of a stored generation adds only what grew, and is not a new generation
     stored = {"usage_details": {"input": 10, "output": 5, "total": 15}, "total_cost": 0.5}
-    grown = {"type": "GENERATION", "provided_model_name": "a", "environment": "prod",
-             "usage_details": {"input": 10, "output": 9, "total": 19}, "total_cost": 0.25}
+    grown = {
+        "type": "GENERATION",
+        "provided_model_name": "a",
+        "environment": "prod",
+        "usage_details": {"input": 10, "output": 9, "total": 19},
+        "total_cost": 0.25,
+    }
     tally.add_observation("p1", grown, stored)
     metrics.record_commit(0.01, 4, tally, [1.0])
     got = _samples(metrics)

@@ -13,7 +13,7 @@ import pytest
 from opentelemetry.trace import Tracer
 
 from lightfuse.ingest.otlp_decode import MSG_PROTOBUF, OtlpDecodeError
-from lightfuse.services.otlp_offload import DecodeOffload, OtlpRejected, decode_to_events
+from lightfuse.services.ingestion.otlp_offload import DecodeOffload, OtlpRejected, decode_to_events
 from tests.unit.otlp_fixtures import JSON, NOW_MS, PROTO, sdk_export
 
 
@@ -78,7 +78,12 @@ def test_errors_raised_in_a_child_reach_the_caller_unchanged(offload):
     with pytest.raises(OtlpDecodeError):
         offload.run(body, "text/plain", None, NOW_MS)
     # decodes, but a span id is longer than the store takes: the whole export is refused
-    span = {"traceId": "a" * 32, "spanId": "ab" * 450, "name": "huge-id", "startTimeUnixNano": "1750000000000000000"}
+    span = {
+        "traceId": "a" * 32,
+        "spanId": "ab" * 450,
+        "name": "huge-id",
+        "startTimeUnixNano": "1750000000000000000",
+    }
     bad = json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}).encode()
     with pytest.raises(OtlpRejected):
         offload.run(bad, JSON, None, NOW_MS)

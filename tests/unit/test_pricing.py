@@ -1,6 +1,6 @@
 """Model matching, tier selection and cost enrichment (api-semantics 2.5).
 
-Expected numbers are worked out by hand from lightfuse/services/default_model_prices.json, e.g. gpt-4o's
+Expected numbers are worked out by hand from lightfuse/services/pricing/default_model_prices.json, e.g. gpt-4o's
 default tier: input 2.5e-06, output 1e-05, input_cached_tokens 1.25e-06 USD per token.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from lightfuse.services.pricing import (
+from lightfuse.services.pricing.price_book import (
     ModelPrice,
     PriceBook,
     PricingTier,
@@ -177,7 +177,7 @@ def test_stored_pattern_the_linear_engine_cannot_run_is_skipped_with_a_warning(
     """Rows saved before patterns were checked against RE2 never match and never reach a backtracking engine."""
     backref = project_model("backref", "^(gpt)-4o\\1?$", {"input": 1.0})
     lookahead = project_model("lookahead", "^gpt-4o(?!-mini)", {"input": 1.0})
-    with caplog.at_level("WARNING", logger="lightfuse.services.safe_regex"):
+    with caplog.at_level("WARNING", logger="lightfuse.services.common.safe_regex"):
         book = PriceBook([backref, lookahead])
     assert book.match("gpt-4o").model_name == "gpt-4o"  # the built-in row, not the unusable project rows
     assert "model backref matchPattern" in caplog.text and "back-reference" in caplog.text
@@ -438,19 +438,30 @@ def test_enrich_does_not_mutate_input(book: PriceBook) -> None:
     assert row == snapshot
 
 
-@pytest.mark.parametrize("row", [
-    obs(None),
-    obs("gpt-4o", {"input": 1000, "output": 500}),
-    obs("gpt-4o", {"input": 10}, {"input": 0.5}),
-    obs("no-such-model", {"input": 3}, internal_model_id="stale", usage_details={"old": 1}, total_cost=9.0),
-])
+@pytest.mark.parametrize(
+    "row",
+    [
+        obs(None),
+        obs("gpt-4o", {"input": 1000, "output": 500}),
+        obs("gpt-4o", {"input": 10}, {"input": 0.5}),
+        obs(
+            "no-such-model", {"input": 3}, internal_model_id="stale", usage_details={"old": 1}, total_cost=9.0
+        ),
+    ],
+)
 def test_enrichment_is_the_columns_enrich_observation_fills_in(book, row):
     before = {k: (dict(v) if isinstance(v, dict) else v) for k, v in row.items()}
     enriched = enrich_observation(row, book)
     columns = observation_enrichment(row, book)
     assert enriched == {**row, **columns} and list(enriched) == list({**row, **columns})
-    assert set(columns) == {"internal_model_id", "usage_details", "usage_pricing_tier_id", "usage_pricing_tier_name",
-                            "cost_details", "total_cost"}
+    assert set(columns) == {
+        "internal_model_id",
+        "usage_details",
+        "usage_pricing_tier_id",
+        "usage_pricing_tier_name",
+        "cost_details",
+        "total_cost",
+    }
     assert row == before  # neither changes the row it is given
 
 

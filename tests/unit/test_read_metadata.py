@@ -2,17 +2,41 @@
 
 from __future__ import annotations
 
-from lightfuse.services.rows import read_metadata
+from lightfuse.services.common.rows import read_metadata
 
 
 def test_top_level_json_strings_are_parsed_and_others_kept():
-    stored = {"count": "0", "list": '["yo"]', "obj": '{"a": {"b": "1"}}', "text": "hello", "quoted": '"x"',
-              "flag": "true", "nothing": "null", "spaced": " 7 ", "num": 3, "nested": {"s": "1", "l": "[1]"},
-              "bad": "[1,", "huge": "1e400", "empty": "", "nan": "NaN"}
+    stored = {
+        "count": "0",
+        "list": '["yo"]',
+        "obj": '{"a": {"b": "1"}}',
+        "text": "hello",
+        "quoted": '"x"',
+        "flag": "true",
+        "nothing": "null",
+        "spaced": " 7 ",
+        "num": 3,
+        "nested": {"s": "1", "l": "[1]"},
+        "bad": "[1,",
+        "huge": "1e400",
+        "empty": "",
+        "nan": "NaN",
+    }
     assert read_metadata(stored) == {
-        "count": 0, "list": ["yo"], "obj": {"a": {"b": "1"}}, "text": "hello", "quoted": "x", "flag": True,
-        "nothing": None, "spaced": 7, "num": 3, "nested": {"s": "1", "l": "[1]"},  # nested values untouched
-        "bad": "[1,", "huge": "1e400", "empty": "", "nan": "NaN",
+        "count": 0,
+        "list": ["yo"],
+        "obj": {"a": {"b": "1"}},
+        "text": "hello",
+        "quoted": "x",
+        "flag": True,
+        "nothing": None,
+        "spaced": 7,
+        "num": 3,
+        "nested": {"s": "1", "l": "[1]"},  # nested values untouched
+        "bad": "[1,",
+        "huge": "1e400",
+        "empty": "",
+        "nan": "NaN",
     }
 
 

@@ -6,8 +6,8 @@ import threading
 from pathlib import Path
 
 from lightfuse.runtime import name_os_thread
-from lightfuse.services.ingestion_pipeline import IngestionPipeline
-from lightfuse.services.model_registry import ModelRegistry
+from lightfuse.services.ingestion.pipeline import IngestionPipeline
+from lightfuse.services.pricing.model_registry import ModelRegistry
 from lightfuse.store.sql import migrate
 from lightfuse.store.sql.database import make_engine
 

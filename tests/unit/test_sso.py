@@ -9,16 +9,16 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet, OctKey, RSAKey
 
-from lightfuse.services.sso_accounts import groups_of
-from lightfuse.services.sso_config import (
+from lightfuse.services.accounts.sso_accounts import groups_of
+from lightfuse.services.accounts.sso_config import (
     RoleRule,
     SsoConfigError,
     load_providers,
     parse_defaults,
     parse_role_mapping,
 )
-from lightfuse.services.sso_net import OutboundPolicy, OutboundRefused
-from lightfuse.services.sso_oidc import SsoFailure, verify_id_token
+from lightfuse.services.accounts.sso_oidc import SsoFailure, verify_id_token
+from lightfuse.services.common.outbound import OutboundPolicy, OutboundRefused
 
 ISSUER = "https://idp.example.com/realms/test"
 KEY = RSAKey.generate_key(2048, parameters={"kid": "k1"})
@@ -108,20 +108,37 @@ def test_the_allow_list_admits_hosts_addresses_and_segments():
 
 
 def test_keycloak_variables_including_the_deployment_guide_aliases():
-    env = {"AUTH_KEYCLOAK_ID": "lf", "AUTH_KEYCLOAK_SECRET": "s", "AUTH_KEYCLOAK_ISSUER": "https://kc/realms/r/",
-           "AUTH_KEYCLOAK_NAME": "Company", "AUTH_KEYCLOAK_ALLOW_ACCOUNT_LINKING": "true"}
+    env = {
+        "AUTH_KEYCLOAK_ID": "lf",
+        "AUTH_KEYCLOAK_SECRET": "s",
+        "AUTH_KEYCLOAK_ISSUER": "https://kc/realms/r/",
+        "AUTH_KEYCLOAK_NAME": "Company",
+        "AUTH_KEYCLOAK_ALLOW_ACCOUNT_LINKING": "true",
+    }
     kc = load_providers(env)["keycloak"]
-    assert (kc.client_id, kc.client_secret, kc.issuer, kc.name) == ("lf", "s", "https://kc/realms/r", "Company")
+    assert (kc.client_id, kc.client_secret, kc.issuer, kc.name) == (
+        "lf",
+        "s",
+        "https://kc/realms/r",
+        "Company",
+    )
     assert kc.allow_linking and kc.pkce and kc.nonce and kc.auth_method == "client_secret_basic"
     assert "client_secret=" not in repr(kc)  # never in a logged repr
     assert load_providers({}) == {}
     github = load_providers({"AUTH_GITHUB_CLIENT_ID": "g", "AUTH_GITHUB_CLIENT_SECRET": "s"})["github"]
     assert not github.is_oidc and github.profile_url == "https://api.github.com/user"
-    azure = load_providers({"AUTH_AZURE_AD_CLIENT_ID": "a", "AUTH_AZURE_AD_CLIENT_SECRET": "s",
-                            "AUTH_AZURE_AD_TENANT_ID": "t1"})["azure-ad"]
+    azure = load_providers(
+        {"AUTH_AZURE_AD_CLIENT_ID": "a", "AUTH_AZURE_AD_CLIENT_SECRET": "s", "AUTH_AZURE_AD_TENANT_ID": "t1"}
+    )["azure-ad"]
     assert azure.issuer == "https://login.microsoftonline.com/t1/v2.0"
-    public = load_providers({"AUTH_OKTA_CLIENT_ID": "o", "AUTH_OKTA_ISSUER": "https://o.example.com",
-                             "AUTH_OKTA_CLIENT_AUTH_METHOD": "none", "AUTH_OKTA_CHECKS": "state"})["okta"]
+    public = load_providers(
+        {
+            "AUTH_OKTA_CLIENT_ID": "o",
+            "AUTH_OKTA_ISSUER": "https://o.example.com",
+            "AUTH_OKTA_CLIENT_AUTH_METHOD": "none",
+            "AUTH_OKTA_CHECKS": "state",
+        }
+    )["okta"]
     assert public.client_secret is None and not public.pkce and not public.nonce
 
 
@@ -130,11 +147,28 @@ def test_keycloak_variables_including_the_deployment_guide_aliases():
     [
         ({"AUTH_KEYCLOAK_CLIENT_ID": "lf", "AUTH_KEYCLOAK_ISSUER": "https://kc"}, "CLIENT_SECRET"),
         ({"AUTH_KEYCLOAK_CLIENT_ID": "lf", "AUTH_KEYCLOAK_CLIENT_SECRET": "s"}, "ISSUER"),
-        ({"AUTH_CUSTOM_CLIENT_ID": "c", "AUTH_CUSTOM_CLIENT_SECRET": "s", "AUTH_CUSTOM_ISSUER": "https://c",
-          "AUTH_CUSTOM_CLIENT_AUTH_METHOD": "private_key_jwt"}, "CLIENT_AUTH_METHOD"),
-        ({"AUTH_CUSTOM_CLIENT_ID": "c", "AUTH_CUSTOM_CLIENT_SECRET": "s", "AUTH_CUSTOM_ISSUER": "ftp://c"}, "http"),
-        ({"AUTH_CUSTOM_CLIENT_ID": "c", "AUTH_CUSTOM_CLIENT_SECRET": "s", "AUTH_CUSTOM_ISSUER": "https://c",
-          "AUTH_CUSTOM_CHECKS": "pkce,magic"}, "CHECKS"),
+        (
+            {
+                "AUTH_CUSTOM_CLIENT_ID": "c",
+                "AUTH_CUSTOM_CLIENT_SECRET": "s",
+                "AUTH_CUSTOM_ISSUER": "https://c",
+                "AUTH_CUSTOM_CLIENT_AUTH_METHOD": "private_key_jwt",
+            },
+            "CLIENT_AUTH_METHOD",
+        ),
+        (
+            {"AUTH_CUSTOM_CLIENT_ID": "c", "AUTH_CUSTOM_CLIENT_SECRET": "s", "AUTH_CUSTOM_ISSUER": "ftp://c"},
+            "http",
+        ),
+        (
+            {
+                "AUTH_CUSTOM_CLIENT_ID": "c",
+                "AUTH_CUSTOM_CLIENT_SECRET": "s",
+                "AUTH_CUSTOM_ISSUER": "https://c",
+                "AUTH_CUSTOM_CHECKS": "pkce,magic",
+            },
+            "CHECKS",
+        ),
     ],
 )
 def test_half_configured_providers_are_start_up_errors(env, message):
@@ -143,7 +177,9 @@ def test_half_configured_providers_are_start_up_errors(env, message):
 
 
 def test_role_mapping_syntax():
-    rules = parse_role_mapping("lf-admins=org:my-org:admin, /lf-dev=project:p1:MEMBER,a:b=c=VIEWER", ["o1", "o2"])
+    rules = parse_role_mapping(
+        "lf-admins=org:my-org:admin, /lf-dev=project:p1:MEMBER,a:b=c=VIEWER", ["o1", "o2"]
+    )
     assert rules == [
         RoleRule("lf-admins", "org", "my-org", "ADMIN"),
         RoleRule("lf-dev", "project", "p1", "MEMBER"),
@@ -160,7 +196,9 @@ def test_role_mapping_syntax():
 
 def test_defaults_and_groups_claim_shapes():
     defaults = parse_defaults("o1, o2", "member", "p1", None)
-    assert defaults.orgs == ("o1", "o2") and defaults.org_role == "MEMBER" and defaults.project_role == "VIEWER"
+    assert (
+        defaults.orgs == ("o1", "o2") and defaults.org_role == "MEMBER" and defaults.project_role == "VIEWER"
+    )
     with pytest.raises(SsoConfigError):
         parse_defaults("o1", "KING", None, None)
     assert groups_of({"groups": ["/lf-admins", "lf-dev", 3]}, "groups") == {"lf-admins", "lf-dev"}

@@ -10,13 +10,14 @@ import pytest
 
 from lightfuse.app import build_services
 from lightfuse.config import InitSettings, load_settings
-from lightfuse.services.sso_accounts import SsoAccounts
-from lightfuse.services.sso_config import load_providers, parse_defaults, parse_role_mapping
-from lightfuse.services.sso_oidc import Identity, SsoFailure
-from lightfuse.services.web_accounts import WebAccounts
+from lightfuse.services.accounts.sso_accounts import SsoAccounts
+from lightfuse.services.accounts.sso_config import load_providers, parse_defaults, parse_role_mapping
+from lightfuse.services.accounts.sso_oidc import Identity, SsoFailure
+from lightfuse.services.accounts.web_accounts import WebAccounts
 
-PROVIDER = load_providers({"AUTH_KEYCLOAK_ID": "lf", "AUTH_KEYCLOAK_SECRET": "s",
-                           "AUTH_KEYCLOAK_ISSUER": "https://kc/realms/r"})["keycloak"]
+PROVIDER = load_providers(
+    {"AUTH_KEYCLOAK_ID": "lf", "AUTH_KEYCLOAK_SECRET": "s", "AUTH_KEYCLOAK_ISSUER": "https://kc/realms/r"}
+)["keycloak"]
 
 
 def identity(sub: str, email: str | None, groups: list[str] | None = None, verified: bool = True) -> Identity:

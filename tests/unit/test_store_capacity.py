@@ -16,10 +16,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from lightfuse.services.ingestion_events import validate_event
-from lightfuse.services.ingestion_pipeline import IngestionPipeline
-from lightfuse.services.model_registry import ModelRegistry
-from lightfuse.services.storage_health import StorageHealth
+from lightfuse.services.ingestion.events import validate_event
+from lightfuse.services.ingestion.pipeline import IngestionPipeline
+from lightfuse.services.ingestion.storage_health import StorageHealth
+from lightfuse.services.pricing.model_registry import ModelRegistry
 from lightfuse.store.capacity import StoreFull, disk_full_as_store_full, is_disk_full, probe_writable
 from lightfuse.store.sql import migrate
 from lightfuse.store.sql.database import make_engine
@@ -42,7 +42,9 @@ def test_lack_of_space_is_recognised_from_each_source(tmp_path):
     sqlite_full = _sqlite_full_error(tmp_path)
     assert is_disk_full(sqlite_full)
     assert is_disk_full(sa.exc.OperationalError("INSERT", {}, sqlite_full))  # as SQLAlchemy wraps it
-    assert is_disk_full(sa.exc.OperationalError("INSERT", {}, psycopg.errors.DiskFull("could not extend file")))
+    assert is_disk_full(
+        sa.exc.OperationalError("INSERT", {}, psycopg.errors.DiskFull("could not extend file"))
+    )
     assert is_disk_full(OSError(errno.ENOSPC, "No space left on device"))
     assert is_disk_full(OSError(errno.EDQUOT, "Disk quota exceeded"))
     # other failures are not lack of space
@@ -73,9 +75,18 @@ def test_probe_writes_where_the_store_lives(tmp_path, pg_database_url):
 
 
 def _events(n: int) -> list:
-    return [validate_event({"id": str(uuid.uuid4()), "type": "trace-create", "timestamp": "2026-01-01T00:00:00Z",
-                            "body": {"id": str(uuid.uuid4()), "input": "x" * 2000}}, "project")
-            for _ in range(n)]
+    return [
+        validate_event(
+            {
+                "id": str(uuid.uuid4()),
+                "type": "trace-create",
+                "timestamp": "2026-01-01T00:00:00Z",
+                "body": {"id": str(uuid.uuid4()), "input": "x" * 2000},
+            },
+            "project",
+        )
+        for _ in range(n)
+    ]
 
 
 def test_writer_refuses_a_full_store_as_a_whole_and_recovers(tmp_path):

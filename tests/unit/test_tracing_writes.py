@@ -8,17 +8,22 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from lightfuse.services.ingestion_events import validate_event
-from lightfuse.services.merge import merge_observation, merge_score, merge_trace
-from lightfuse.services.pricing import PriceBook, enrich_observation
-from lightfuse.store.sql import migrate, tracing_writes
+from lightfuse.services.ingestion.events import validate_event
+from lightfuse.services.ingestion.merge import merge_observation, merge_score, merge_trace
+from lightfuse.services.pricing.price_book import PriceBook, enrich_observation
+from lightfuse.store.sql import migrate
 from lightfuse.store.sql.database import make_engine
 from lightfuse.store.sql.tables import traces
+from lightfuse.store.sql.tracing import writes as tracing_writes
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def engine(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'w.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_database_url")
+    url = (
+        f"sqlite:///{tmp_path / 'w.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_database_url")
+    )
     eng = make_engine(url)
     migrate.upgrade(eng)
     yield eng
@@ -26,22 +31,71 @@ def engine(request, tmp_path):
 
 
 def _event(event_type: str, body: dict) -> object:
-    ev = validate_event({"id": f"e-{body['id']}", "type": event_type, "timestamp": "2026-01-02T03:04:05.678Z",
-                         "body": body}, "project")
+    ev = validate_event(
+        {"id": f"e-{body['id']}", "type": event_type, "timestamp": "2026-01-02T03:04:05.678Z", "body": body},
+        "project",
+    )
     assert not hasattr(ev, "status"), ev
     return ev
 
 
 def test_rows_round_trip_with_json_booleans_io_and_nulls(engine):
-    trace = merge_trace(None, [_event("trace-create", {
-        "id": "t1", "name": "chat", "public": True, "tags": ["a", "b"], "metadata": {"k": {"n": [1, 2.5, None]}},
-        "input": {"q": "hi"}, "output": "plain text", "userId": None})], "p", 1000)
-    obs = enrich_observation(merge_observation(None, [_event("generation-create", {
-        "id": "o1", "traceId": "t1", "startTime": "2026-01-02T03:04:05.000Z", "model": "gpt-4o",
-        "modelParameters": {"temperature": 0.2}, "usageDetails": {"input": 10, "output": 5},
-        "input": [{"role": "user", "content": "hi"}], "output": None})], "p", 1000, lambda: "x"), PriceBook([]))
-    score = merge_score(None, [_event("score-create", {"id": "s1", "traceId": "t1", "name": "q", "value": 0.5,
-                                                      "metadata": {"by": "test"}})], "p", 1000, lambda _id: None)
+    trace = merge_trace(
+        None,
+        [
+            _event(
+                "trace-create",
+                {
+                    "id": "t1",
+                    "name": "chat",
+                    "public": True,
+                    "tags": ["a", "b"],
+                    "metadata": {"k": {"n": [1, 2.5, None]}},
+                    "input": {"q": "hi"},
+                    "output": "plain text",
+                    "userId": None,
+                },
+            )
+        ],
+        "p",
+        1000,
+    )
+    obs = enrich_observation(
+        merge_observation(
+            None,
+            [
+                _event(
+                    "generation-create",
+                    {
+                        "id": "o1",
+                        "traceId": "t1",
+                        "startTime": "2026-01-02T03:04:05.000Z",
+                        "model": "gpt-4o",
+                        "modelParameters": {"temperature": 0.2},
+                        "usageDetails": {"input": 10, "output": 5},
+                        "input": [{"role": "user", "content": "hi"}],
+                        "output": None,
+                    },
+                )
+            ],
+            "p",
+            1000,
+            lambda: "x",
+        ),
+        PriceBook([]),
+    )
+    score = merge_score(
+        None,
+        [
+            _event(
+                "score-create",
+                {"id": "s1", "traceId": "t1", "name": "q", "value": 0.5, "metadata": {"by": "test"}},
+            )
+        ],
+        "p",
+        1000,
+        lambda _id: None,
+    )
     with engine.begin() as conn:
         for kind, row in (("trace", trace), ("observation", obs), ("score", score)):
             tracing_writes.upsert_rows(conn, kind, [row])
@@ -70,31 +124,75 @@ def test_get_rows_reads_long_id_lists_in_chunks(engine):
 def _observation(**fields):
     """A complete observation row as the writer builds it (every column set)."""
     row = {
-        "project_id": "p", "id": "o1", "trace_id": "t1", "type": "GENERATION", "parent_observation_id": "root",
-        "start_time": 1000, "end_time": 2000, "completion_start_time": 1500, "name": "gen",
-        "metadata": {"k": [1, {"n": None}]}, "level": "WARNING", "status_message": "slow", "version": "v1",
-        "environment": "default", "input": {"q": 1}, "output": "plain", "input_event_ts": 10, "output_event_ts": 11,
-        "provided_model_name": "gpt-4o", "internal_model_id": "m1", "model_parameters": {"temperature": 0.5},
-        "provided_usage_details": {"input": 3}, "usage_details": {"input": 3, "output_cached": 2, "total": 5},
-        "provided_cost_details": {}, "cost_details": {"total": 0.25}, "total_cost": 0.25, "prompt_id": "pr1",
-        "prompt_name": "prompt", "prompt_version": 2, "usage_pricing_tier_id": "tier", "usage_pricing_tier_name": "T",
-        "created_at": 1000, "updated_at": 1000, "last_event_ts": 11,
+        "project_id": "p",
+        "id": "o1",
+        "trace_id": "t1",
+        "type": "GENERATION",
+        "parent_observation_id": "root",
+        "start_time": 1000,
+        "end_time": 2000,
+        "completion_start_time": 1500,
+        "name": "gen",
+        "metadata": {"k": [1, {"n": None}]},
+        "level": "WARNING",
+        "status_message": "slow",
+        "version": "v1",
+        "environment": "default",
+        "input": {"q": 1},
+        "output": "plain",
+        "input_event_ts": 10,
+        "output_event_ts": 11,
+        "provided_model_name": "gpt-4o",
+        "internal_model_id": "m1",
+        "model_parameters": {"temperature": 0.5},
+        "provided_usage_details": {"input": 3},
+        "usage_details": {"input": 3, "output_cached": 2, "total": 5},
+        "provided_cost_details": {},
+        "cost_details": {"total": 0.25},
+        "total_cost": 0.25,
+        "prompt_id": "pr1",
+        "prompt_name": "prompt",
+        "prompt_version": 2,
+        "usage_pricing_tier_id": "tier",
+        "usage_pricing_tier_name": "T",
+        "created_at": 1000,
+        "updated_at": 1000,
+        "last_event_ts": 11,
     }
     row.update(fields)
     return row
 
 
 _NULLABLE_OBSERVATION_COLUMNS = (
-    "parent_observation_id", "end_time", "completion_start_time", "name", "status_message", "version", "input",
-    "output", "input_event_ts", "output_event_ts", "provided_model_name", "internal_model_id", "model_parameters",
-    "total_cost", "prompt_id", "prompt_name", "prompt_version", "usage_pricing_tier_id", "usage_pricing_tier_name",
+    "parent_observation_id",
+    "end_time",
+    "completion_start_time",
+    "name",
+    "status_message",
+    "version",
+    "input",
+    "output",
+    "input_event_ts",
+    "output_event_ts",
+    "provided_model_name",
+    "internal_model_id",
+    "model_parameters",
+    "total_cost",
+    "prompt_id",
+    "prompt_name",
+    "prompt_version",
+    "usage_pricing_tier_id",
+    "usage_pricing_tier_name",
 )
 
 
 def _stored_tokens(conn, observation_id):
-    return tuple(conn.execute(sa.text(
-        "select input_tokens, output_tokens, total_tokens from observations where id = :id"), {"id": observation_id}
-    ).one())
+    return tuple(
+        conn.execute(
+            sa.text("select input_tokens, output_tokens, total_tokens from observations where id = :id"),
+            {"id": observation_id},
+        ).one()
+    )
 
 
 def test_upsert_replaces_values_with_nulls_and_back(engine):
@@ -108,18 +206,25 @@ def test_upsert_replaces_values_with_nulls_and_back(engine):
             assert tracing_writes.get_rows(conn, "observation", "p", ["o1"])["o1"] == row
             assert _stored_tokens(conn, "o1") == (3, 2, 5)
     with engine.connect() as conn:
-        null_count = " + ".join(f'(CASE WHEN "{c}" IS NULL THEN 1 ELSE 0 END)' for c in _NULLABLE_OBSERVATION_COLUMNS)
+        null_count = " + ".join(
+            f'(CASE WHEN "{c}" IS NULL THEN 1 ELSE 0 END)' for c in _NULLABLE_OBSERVATION_COLUMNS
+        )
         assert conn.execute(sa.text(f"select {null_count} from observations")).scalar() == 0
     with engine.begin() as conn:
         tracing_writes.upsert_rows(conn, "observation", [nulls])
     with engine.connect() as conn:
         assert conn.execute(sa.text(f"select {null_count} from observations")).scalar() == len(
-            _NULLABLE_OBSERVATION_COLUMNS)
+            _NULLABLE_OBSERVATION_COLUMNS
+        )
 
 
 def test_upsert_writes_missing_columns_as_null(engine):
     partial = {k: v for k, v in _observation(id="o2").items() if k not in ("version", "prompt_id", "input")}
-    mixed = [_observation(id="o3"), partial, _observation(id="o4", input=None)]  # complete rows around a partial one
+    mixed = [
+        _observation(id="o3"),
+        partial,
+        _observation(id="o4", input=None),
+    ]  # complete rows around a partial one
     with engine.begin() as conn:
         tracing_writes.upsert_rows(conn, "observation", mixed)
     with engine.connect() as conn:
@@ -129,13 +234,22 @@ def test_upsert_writes_missing_columns_as_null(engine):
 
 
 def test_io_strings_are_stored_raw_and_other_values_as_json(engine):
-    rows = [_observation(id=f"io{i}", input=value, output=None) for i, value in enumerate(
-        ["text", '{"looks": "like json"}', {"a": 1}, [1, "x"], 0, False, ""])]
+    rows = [
+        _observation(id=f"io{i}", input=value, output=None)
+        for i, value in enumerate(["text", '{"looks": "like json"}', {"a": 1}, [1, "x"], 0, False, ""])
+    ]
     with engine.begin() as conn:
         tracing_writes.upsert_rows(conn, "observation", rows)
         stored = dict(conn.execute(sa.text("select id, input from observations order by id")).all())
-    assert stored == {"io0": "text", "io1": '{"looks": "like json"}', "io2": '{"a":1}', "io3": '[1,"x"]',
-                      "io4": "0", "io5": "false", "io6": ""}
+    assert stored == {
+        "io0": "text",
+        "io1": '{"looks": "like json"}',
+        "io2": '{"a":1}',
+        "io3": '[1,"x"]',
+        "io4": "0",
+        "io5": "false",
+        "io6": "",
+    }
 
 
 def test_token_columns_follow_usage_details(engine):
@@ -152,8 +266,14 @@ def test_token_columns_follow_usage_details(engine):
 
 def test_sessions_are_inserted_once_and_never_overwritten(engine):
     def session(sid, environment, created_at):
-        return {"project_id": "p", "id": sid, "environment": environment, "bookmarked": False, "public": False,
-                "created_at": created_at}
+        return {
+            "project_id": "p",
+            "id": sid,
+            "environment": environment,
+            "bookmarked": False,
+            "public": False,
+            "created_at": created_at,
+        }
 
     with engine.begin() as conn:
         tracing_writes.ensure_sessions(conn, [session("s1", "prod", 1)])
@@ -162,23 +282,39 @@ def test_sessions_are_inserted_once_and_never_overwritten(engine):
         tracing_writes.ensure_sessions(conn, [session("s1", "dev", 2), session("s2", "dev", 2)])
         tracing_writes.ensure_sessions(conn, [])
     with engine.connect() as conn:
-        got = conn.execute(sa.text(
-            "select id, environment, bookmarked, public, created_at from trace_sessions order by id")).all()
+        got = conn.execute(
+            sa.text("select id, environment, bookmarked, public, created_at from trace_sessions order by id")
+        ).all()
     assert [tuple(r) for r in got] == [("s1", "prod", True, False, 1), ("s2", "dev", False, False, 2)]
 
 
 def test_event_log_round_trip(engine):
-    events = [{"project_id": "p", "entity_kind": "observation", "entity_created_at": 5, "entity_id": "o1",
-               "event_id": f"e{i}", "event_type": "span-update", "event_ts": i, "body": {"id": "o1", "n": i,
-                                                                                       "z": None}, "received_at": 9}
-              for i in range(3)]
+    events = [
+        {
+            "project_id": "p",
+            "entity_kind": "observation",
+            "entity_created_at": 5,
+            "entity_id": "o1",
+            "event_id": f"e{i}",
+            "event_type": "span-update",
+            "event_ts": i,
+            "body": {"id": "o1", "n": i, "z": None},
+            "received_at": 9,
+        }
+        for i in range(3)
+    ]
     with engine.begin() as conn:
         tracing_writes.insert_events(conn, events)
-        tracing_writes.insert_events(conn, [{**events[0], "event_ts": 42}])  # a re-sent event replaces its copy
+        tracing_writes.insert_events(
+            conn, [{**events[0], "event_ts": 42}]
+        )  # a re-sent event replaces its copy
     with engine.connect() as conn:
         got = tracing_writes.list_entity_events(conn, "p", "observation", [(5, "o1")])["o1"]
     assert sorted((e["event_id"], e["event_ts"], e["body"]["n"]) for e in got) == [
-        ("e0", 42, 0), ("e1", 1, 1), ("e2", 2, 2)]
+        ("e0", 42, 0),
+        ("e1", 1, 1),
+        ("e2", 2, 2),
+    ]
     assert got[0]["body"]["z"] is None
 
 
@@ -192,9 +328,16 @@ def test_fast_adapters_bind_what_sqlite3_bound_before(tmp_path):
     conn = sqlite3.connect(":memory:")
     try:
         assert conn.execute("select ? is null, typeof(?), ? = ?", (None, None, None, 1)).fetchone() == (
-            1, "null", None)
+            1,
+            "null",
+            None,
+        )
         assert conn.execute("select ?, typeof(?), ?, ? = 1", (True, True, False, True)).fetchone() == (
-            1, "integer", 0, 1)
+            1,
+            "integer",
+            0,
+            1,
+        )
         conn.execute("create table t (a, b not null)")
         conn.executemany("insert into t values (?, ?)", [(None, 1), (2, 3)])
         assert conn.execute("select count(*) from t where a is null").fetchone() == (1,)
@@ -208,8 +351,10 @@ def test_fast_adapters_bind_what_sqlite3_bound_before(tmp_path):
 def test_upserts_of_any_size_write_every_row(engine, count, monkeypatch):
     """On SQLite rows go in multi-row statements of power-of-two blocks; here also with a library that binds
     few variables per statement (blocks of two rows)."""
-    rows = [merge_trace(None, [_event("trace-create", {"id": f"t{i}", "name": f"n{i}"})], "p", 1000)
-            for i in range(count)]
+    rows = [
+        merge_trace(None, [_event("trace-create", {"id": f"t{i}", "name": f"n{i}"})], "p", 1000)
+        for i in range(count)
+    ]
     with engine.begin() as conn:
         tracing_writes.upsert_rows(conn, "trace", rows[: count // 2])
         monkeypatch.setattr(tracing_writes, "_sqlite_variable_limit", 2 * len(traces.columns) + 1)
@@ -222,14 +367,27 @@ def test_upserts_of_any_size_write_every_row(engine, count, monkeypatch):
 
 def test_the_later_of_two_rows_with_one_key_wins(engine):
     """A re-sent event in the same commit, or a row given twice: written in order, within one statement too."""
-    event = {"project_id": "p", "entity_kind": "trace", "entity_created_at": 1, "entity_id": "t1",
-             "event_id": "e1", "event_type": "trace-create", "event_ts": 1, "body": {"v": 1}, "received_at": 1}
-    rows = [merge_trace(None, [_event("trace-create", {"id": "t1", "name": name})], "p", 1000)
-            for name in ("first", "second")]
+    event = {
+        "project_id": "p",
+        "entity_kind": "trace",
+        "entity_created_at": 1,
+        "entity_id": "t1",
+        "event_id": "e1",
+        "event_type": "trace-create",
+        "event_ts": 1,
+        "body": {"v": 1},
+        "received_at": 1,
+    }
+    rows = [
+        merge_trace(None, [_event("trace-create", {"id": "t1", "name": name})], "p", 1000)
+        for name in ("first", "second")
+    ]
     with engine.begin() as conn:
         # four rows: one statement on SQLite
-        tracing_writes.insert_events(conn, [event, {**event, "event_id": "e2"}, {**event, "body": {"v": 2}},
-                                            {**event, "event_id": "e3"}])
+        tracing_writes.insert_events(
+            conn,
+            [event, {**event, "event_id": "e2"}, {**event, "body": {"v": 2}}, {**event, "event_id": "e3"}],
+        )
         tracing_writes.upsert_rows(conn, "trace", rows)
     with engine.connect() as conn:
         logged = tracing_writes.list_entity_events(conn, "p", "trace", [(1, "t1")])["t1"]
@@ -248,7 +406,9 @@ def test_get_rows_with_id_lists_of_any_length(engine):
 
 
 def test_json_with_non_string_keys_is_stored_with_the_keys_as_strings(engine):
-    row = _observation(metadata={"a": {1: "one", 2.5: None}}, input={3: [1]}, provided_usage_details={"input": 1})
+    row = _observation(
+        metadata={"a": {1: "one", 2.5: None}}, input={3: [1]}, provided_usage_details={"input": 1}
+    )
     with engine.begin() as conn:
         tracing_writes.upsert_rows(conn, "observation", [row])
     with engine.connect() as conn:
@@ -279,8 +439,9 @@ def test_two_writers_of_one_entity_on_postgres_take_turns(pg_database_url):
     engine = make_engine(pg_database_url)
     migrate.upgrade(engine)
     with engine.begin() as conn:
-        tracing_writes.upsert_rows(conn, "trace", [merge_trace(None, [_event("trace-create", {"id": "t-old"})],
-                                                               "p", 1000)])
+        tracing_writes.upsert_rows(
+            conn, "trace", [merge_trace(None, [_event("trace-create", {"id": "t-old"})], "p", 1000)]
+        )
     first = engine.connect()
     first_tx = first.begin()
     stored = tracing_writes.get_rows(first, "trace", "p", ["t-old", "t-new"])
@@ -294,7 +455,9 @@ def test_two_writers_of_one_entity_on_postgres_take_turns(pg_database_url):
     def second_writer() -> None:
         with engine.connect() as second, second.begin():
             seen["old"] = tracing_writes.get_rows(second, "trace", "p", ["t-old"])["t-old"]["name"]
-            mine = merge_trace(None, [_event("trace-create", {"id": "t-new", "name": "by second"})], "p", 1000)
+            mine = merge_trace(
+                None, [_event("trace-create", {"id": "t-new", "name": "by second"})], "p", 1000
+            )
             seen["again"] = tracing_writes.write_entity_rows(second, "trace", [mine], {"t-new"})
 
     thread = threading.Thread(target=second_writer)

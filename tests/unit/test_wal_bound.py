@@ -7,9 +7,9 @@ import logging
 import threading
 import uuid
 
-from lightfuse.services.ingestion_events import validate_event
-from lightfuse.services.ingestion_pipeline import IngestionPipeline
-from lightfuse.services.model_registry import ModelRegistry
+from lightfuse.services.ingestion.events import validate_event
+from lightfuse.services.ingestion.pipeline import IngestionPipeline
+from lightfuse.services.pricing.model_registry import ModelRegistry
 from lightfuse.store.sql import migrate
 from lightfuse.store.sql.database import make_engine
 
@@ -18,9 +18,17 @@ def _events(n: int) -> list:
     out = []
     for _ in range(n):
         tid = str(uuid.uuid4())
-        out.append(validate_event({"id": str(uuid.uuid4()), "type": "trace-create",
-                                   "timestamp": "2026-01-01T00:00:00.000Z",
-                                   "body": {"id": tid, "name": "t", "input": "x" * 3000}}, "project"))
+        out.append(
+            validate_event(
+                {
+                    "id": str(uuid.uuid4()),
+                    "type": "trace-create",
+                    "timestamp": "2026-01-01T00:00:00.000Z",
+                    "body": {"id": tid, "name": "t", "input": "x" * 3000},
+                },
+                "project",
+            )
+        )
     return out
 
 
@@ -72,8 +80,10 @@ def test_writer_holds_the_write_lock_from_the_start_of_its_commit(tmp_path, capl
     with caplog.at_level(logging.ERROR, logger="lightfuse"):
         worker.start()
         worker.join(timeout=0.5)  # the writer is now waiting for the lock
-        cur.execute("INSERT INTO trace_sessions (project_id, id, environment, bookmarked, public, created_at) "
-                    "VALUES ('p', 's', 'default', 0, 0, 1)")
+        cur.execute(
+            "INSERT INTO trace_sessions (project_id, id, environment, bookmarked, public, created_at) "
+            "VALUES ('p', 's', 'default', 0, 0, 1)"
+        )
         other.commit()
         worker.join(timeout=30)
     other.close()

@@ -7,19 +7,28 @@ import logging
 import threading
 import time
 
-from lightfuse.services.ingestion_events import validate_event
-from lightfuse.services.ingestion_pipeline import IngestionPipeline
-from lightfuse.services.model_registry import ModelRegistry
-from lightfuse.store.sql import migrate, tracing_writes
+from lightfuse.services.ingestion.events import validate_event
+from lightfuse.services.ingestion.pipeline import IngestionPipeline
+from lightfuse.services.pricing.model_registry import ModelRegistry
+from lightfuse.store.sql import migrate
 from lightfuse.store.sql.database import make_engine
+from lightfuse.store.sql.tracing import writes as tracing_writes
 
 
 def _events(n: int, meta_key: str) -> list:
     raw = [
-        {"id": f"{meta_key}-t", "type": "trace-create", "timestamp": f"2026-01-01T00:00:0{n}.000Z",
-         "body": {"id": "t1", "metadata": {meta_key: n}}},
-        {"id": f"{meta_key}-o", "type": "span-update", "timestamp": f"2026-01-01T00:00:0{n}.000Z",
-         "body": {"id": "o1", "traceId": "t1", "metadata": {meta_key: n}}},
+        {
+            "id": f"{meta_key}-t",
+            "type": "trace-create",
+            "timestamp": f"2026-01-01T00:00:0{n}.000Z",
+            "body": {"id": "t1", "metadata": {meta_key: n}},
+        },
+        {
+            "id": f"{meta_key}-o",
+            "type": "span-update",
+            "timestamp": f"2026-01-01T00:00:0{n}.000Z",
+            "body": {"id": "o1", "traceId": "t1", "metadata": {meta_key: n}},
+        },
     ]
     return [validate_event(e, "project") for e in raw]
 
@@ -54,7 +63,7 @@ def test_a_deadlocked_commit_is_run_again(pg_database_url, caplog):
         other_tx = other.begin()
         other.exec_driver_sql("SET LOCAL deadlock_timeout = '30s'")
         tracing_writes.get_rows(other, "observation", "p", ["o1"])
-        caplog.set_level(logging.INFO, logger="lightfuse.services.ingestion_pipeline")
+        caplog.set_level(logging.INFO, logger="lightfuse.services.ingestion.pipeline")
         future = pipeline.submit_nowait("p", _events(2, "second"))
         _await_a_lock_wait(engine)  # the writer holds the trace and waits for the observation
         got_trace = threading.Thread(target=tracing_writes.get_rows, args=(other, "trace", "p", ["t1"]))

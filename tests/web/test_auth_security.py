@@ -14,9 +14,14 @@ import anyio
 import httpx
 import pytest
 
-from lightfuse.services import accounts as accounts_module
-from lightfuse.services.login_throttle import LoginThrottle, SqlThrottleStore, ThrottlePolicy, address_key
-from lightfuse.services.web_sessions import WebSessions
+from lightfuse.services.accounts import accounts as accounts_module
+from lightfuse.services.accounts.login_throttle import (
+    LoginThrottle,
+    SqlThrottleStore,
+    ThrottlePolicy,
+    address_key,
+)
+from lightfuse.services.accounts.web_sessions import WebSessions
 from lightfuse.web.session import COOKIE_NAME
 from tests.web.helpers import csrf_from
 from tests.web.test_web_inprocess import (
@@ -64,8 +69,11 @@ def test_wrong_passwords_lock_the_account_then_the_address(app):
     # the email is normalised: the same account in other spelling is the same key
     assert b.sign_in("  Owner@Example.COM ", OWNER_PASSWORD).status_code == 429
     token = b.csrf("/auth/sign-in")
-    r = b.c.post("/auth/sign-in", data={"csrf_token": token, "email": OWNER_EMAIL, "password": OWNER_PASSWORD},
-                 headers={"accept": "application/json"})
+    r = b.c.post(
+        "/auth/sign-in",
+        data={"csrf_token": token, "email": OWNER_EMAIL, "password": OWNER_PASSWORD},
+        headers={"accept": "application/json"},
+    )
     assert r.status_code == 429 and r.json()["error"] == "TooManyRequestsError" and "retry-after" in r.headers
 
     # another account from the same address: its own count is fresh, the address's ends after 5 failures
@@ -82,11 +90,17 @@ def test_wrong_passwords_lock_the_account_then_the_address(app):
 def test_password_change_form_is_throttled_too(app):
     b = owner(app)
     for _ in range(3):
-        r = b.post("/account/password", {"current_password": "wrong-password", "new_password": "new-password-1"},
-                   page="/account")
+        r = b.post(
+            "/account/password",
+            {"current_password": "wrong-password", "new_password": "new-password-1"},
+            page="/account",
+        )
         assert r.status_code == 400
-    r = b.post("/account/password", {"current_password": OWNER_PASSWORD, "new_password": "new-password-1"},
-               page="/account")
+    r = b.post(
+        "/account/password",
+        {"current_password": OWNER_PASSWORD, "new_password": "new-password-1"},
+        page="/account",
+    )
     assert r.status_code == 429 and "retry-after" in r.headers
     # the password did not change
     assert browser(app).sign_in(OWNER_EMAIL, "new-password-1").status_code in (401, 429)
@@ -189,8 +203,11 @@ class CountingHasher:
         return self._count(self.inner.verify, password_hash, password)
 
 
-@pytest.mark.parametrize("app", [{"auth_hash_threads": 2, "auth_hash_queue": 2,
-                                  "auth_max_failures_per_address": 1000}], indirect=True)
+@pytest.mark.parametrize(
+    "app",
+    [{"auth_hash_threads": 2, "auth_hash_queue": 2, "auth_max_failures_per_address": 1000}],
+    indirect=True,
+)
 def test_sign_in_flood_runs_at_most_the_pool_and_leaves_the_api_threads_free(app, monkeypatch):
     counting = CountingHasher(accounts_module._hasher)
     monkeypatch.setattr(accounts_module, "_hasher", counting)
@@ -274,8 +291,11 @@ def test_password_change_ends_the_other_sessions(app):
     elsewhere_cookie = elsewhere.c.cookies.get(COOKIE_NAME)
     here_before = here.c.cookies.get(COOKIE_NAME)
     assert "Change password" in here.get("/account").text
-    r = here.post("/account/password", {"current_password": OWNER_PASSWORD, "new_password": "brand-new-pass-1"},
-                  page="/account")
+    r = here.post(
+        "/account/password",
+        {"current_password": OWNER_PASSWORD, "new_password": "brand-new-pass-1"},
+        page="/account",
+    )
     assert r.status_code == 303
     assert elsewhere.get(f"/project/{PROJECT}/traces", follow_redirects=False).status_code == 303
     assert _signed_out(app, elsewhere_cookie) and _signed_out(app, here_before)
@@ -284,8 +304,11 @@ def test_password_change_ends_the_other_sessions(app):
     assert browser(app).sign_in(OWNER_EMAIL, OWNER_PASSWORD).status_code == 401
     assert browser(app).sign_in(OWNER_EMAIL, "brand-new-pass-1").status_code == 303
     # a short new password is refused and changes nothing
-    r = here.post("/account/password", {"current_password": "brand-new-pass-1", "new_password": "short"},
-                  page="/account")
+    r = here.post(
+        "/account/password",
+        {"current_password": "brand-new-pass-1", "new_password": "short"},
+        page="/account",
+    )
     assert r.status_code == 400
 
 
@@ -307,7 +330,9 @@ def test_removed_member_loses_access_at_once(app):
     m.sign_up("member@example.com")
     assert _add_member(o, "member@example.com", "MEMBER").status_code == 303
     assert m.get(f"/project/{PROJECT}/traces").status_code == 200
-    members = o.get("/organization/org-web/settings", headers={"accept": "application/json"}).json()["members"]
+    members = o.get("/organization/org-web/settings", headers={"accept": "application/json"}).json()[
+        "members"
+    ]
     member_id = next(x["userId"] for x in members if x["email"] == "member@example.com")
     r = o.post(f"/organization/org-web/members/{member_id}/remove", page="/organization/org-web/settings")
     assert r.status_code == 303
@@ -320,8 +345,11 @@ def test_server_side_expiry(app):
     sessions = WebSessions(app.services.engine, max_age_s=0)
     o = owner(app)
     user_id = next(
-        x["userId"] for x in o.get("/organization/org-web/settings", headers={"accept": "application/json"})
-        .json()["members"] if x["email"] == OWNER_EMAIL
+        x["userId"]
+        for x in o.get("/organization/org-web/settings", headers={"accept": "application/json"}).json()[
+            "members"
+        ]
+        if x["email"] == OWNER_EMAIL
     )
     token = sessions.start(user_id)
     assert sessions.resolve(token, user_id) is None

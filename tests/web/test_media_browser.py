@@ -37,11 +37,21 @@ localStorage.setItem('lf-pwned', '1');
 def _upload_html(server, html: bytes) -> str:
     """The download URL the media API hands out for ``html``, uploaded through the API's own upload URL."""
     with httpx.Client(base_url=server.url, auth=server.auth, timeout=30) as c:
-        created = c.post("/api/public/media", json={
-            "traceId": f"t-{uuid.uuid4().hex[:8]}", "field": "input", "contentType": "text/html",
-            "contentLength": len(html), "sha256Hash": sha(html)}).json()
-        put = httpx.put(created["uploadUrl"], content=html,
-                        headers={"Content-Type": "text/html", "x-amz-checksum-sha256": sha(html)})
+        created = c.post(
+            "/api/public/media",
+            json={
+                "traceId": f"t-{uuid.uuid4().hex[:8]}",
+                "field": "input",
+                "contentType": "text/html",
+                "contentLength": len(html),
+                "sha256Hash": sha(html),
+            },
+        ).json()
+        put = httpx.put(
+            created["uploadUrl"],
+            content=html,
+            headers={"Content-Type": "text/html", "x-amz-checksum-sha256": sha(html)},
+        )
         assert put.status_code == 200, put.text
         return c.get(f"/api/public/media/{created['mediaId']}").json()["url"]
 
@@ -67,7 +77,9 @@ def test_html_media_opened_by_a_signed_in_user_does_not_run_in_the_app_origin(ui
         page.wait_for_function("document.title === 'pwned'", timeout=3_000)
 
     page.goto(f"/project/{web_server.project_id}/settings")
-    assert page.evaluate("localStorage.getItem('lf-pwned')") is None, "the media's script ran in the app origin"
+    assert page.evaluate("localStorage.getItem('lf-pwned')") is None, (
+        "the media's script ran in the app origin"
+    )
     assert "made-by-media" not in page.locator("[data-testid=api-keys]").inner_text()
     assert downloaded is not None, "the browser rendered the HTML media instead of saving it"
     assert downloaded.suggested_filename.endswith(".html")

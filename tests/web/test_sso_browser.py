@@ -36,7 +36,12 @@ class Sso:
         self.app = f"http://localhost:{port}"
         clients = [
             Client(CLIENT_ID, CLIENT_SECRET, f"{self.app}/api/auth/callback/keycloak"),
-            Client("lightfuse-post", "post-secret-77d1", f"{self.app}/api/auth/callback/custom", "client_secret_post"),
+            Client(
+                "lightfuse-post",
+                "post-secret-77d1",
+                f"{self.app}/api/auth/callback/custom",
+                "client_secret_post",
+            ),
             Client("lightfuse-public", None, f"{self.app}/api/auth/callback/okta", "none"),
         ]
         self.idp = OidcProvider(clients, tmp_path / "idp.log")
@@ -48,8 +53,10 @@ class Sso:
         )
         # "{project}" and "{issuer}" in a value: the test project's id, the provider's issuer
         self.server.env.update(
-            {k: v.replace("{project}", self.server.project_id).replace("{issuer}", self.idp.issuer)
-             for k, v in env.items()}
+            {
+                k: v.replace("{project}", self.server.project_id).replace("{issuer}", self.idp.issuer)
+                for k, v in env.items()
+            }
         )
 
     def start(self) -> None:
@@ -199,8 +206,10 @@ def test_keycloak_only_instance_provisions_users_with_group_roles(sso_factory, b
     # the password form is refused on the server too, even for the existing password user
     with httpx.Client(base_url=sso.server.url) as client:
         csrf = re.search(r'"X-CSRF-Token": "([^"]+)"', client.get("/auth/sign-in").text).group(1)
-        refused = client.post("/auth/sign-in", data={"csrf_token": csrf, "email": "someone@example.com",
-                                                      "password": "password-123"})
+        refused = client.post(
+            "/auth/sign-in",
+            data={"csrf_token": csrf, "email": "someone@example.com", "password": "password-123"},
+        )
         assert refused.status_code == 403 and "disabled" in refused.text
 
     # alice (group /lf-admins): created at first sign-in, ADMIN of the organisation
@@ -219,8 +228,11 @@ def test_keycloak_only_instance_provisions_users_with_group_roles(sso_factory, b
     expect(page.locator("[data-testid=sso-links]")).to_contain_text("keycloak (alice@example.com)")
     expect(page.locator("[data-testid=change-password]")).to_have_count(0)
     csrf = json.loads(page.locator("body").get_attribute("hx-headers"))["X-CSRF-Token"]
-    changed = page.request.post("/account/password", headers={"X-CSRF-Token": csrf},
-                                form={"current_password": "x", "new_password": "password-123"})
+    changed = page.request.post(
+        "/account/password",
+        headers={"X-CSRF-Token": csrf},
+        form={"current_password": "x", "new_password": "password-123"},
+    )
     assert changed.status == 403
 
     # signing in again (the provider remembers alice, so it answers at once) rotates the session: the old
@@ -264,7 +276,9 @@ def test_keycloak_only_instance_provisions_users_with_group_roles(sso_factory, b
 
     # the mapping is applied at every sign-in: with alice's group now mapped to VIEWER, her next sign-in lowers
     # her role (and the old ADMIN grant is gone)
-    sso.restart_server(LIGHTFUSE_SSO_ROLE_MAPPING=f"lf-admins=org:org-test:VIEWER,lf-dev=project:{project_id}:VIEWER")
+    sso.restart_server(
+        LIGHTFUSE_SSO_ROLE_MAPPING=f"lf-admins=org:org-test:VIEWER,lf-dev=project:{project_id}:VIEWER"
+    )
     page4 = ui.new_page()
     sso_sign_in(page4, "alice")
     expect(page4).to_have_url(f"{sso.app}/")
@@ -314,11 +328,15 @@ def test_linking_verified_email_only_and_sso_enforcement(sso_factory, browser_ui
     # gets the default organisation role
     with httpx.Client(base_url=sso.server.url) as client:
         csrf = csrf_from(client.get("/auth/sign-up").text)
-        signup = client.post("/auth/sign-up", data={"csrf_token": csrf, "email": "dana@corp.example",
-                                                    "password": "password-123"})
+        signup = client.post(
+            "/auth/sign-up",
+            data={"csrf_token": csrf, "email": "dana@corp.example", "password": "password-123"},
+        )
         assert signup.status_code == 403 and "single sign-on" in signup.text
-        signin = client.post("/auth/sign-in", data={"csrf_token": csrf, "email": "dana@corp.example",
-                                                    "password": "password-123"})
+        signin = client.post(
+            "/auth/sign-in",
+            data={"csrf_token": csrf, "email": "dana@corp.example", "password": "password-123"},
+        )
         assert signin.status_code == 403 and "single sign-on" in signin.text
     page2 = ui.new_page()
     page2.goto("/auth/sign-in")
@@ -366,7 +384,9 @@ def test_tampered_state_replayed_code_and_provider_refusal(sso_factory, browser_
     assert sso.users() == ["alice@example.com"]
 
     # a NUL in next= (Postgres refuses it in text) is dropped, not a 500
-    odd = httpx.get(f"{sso.server.url}/api/auth/signin/keycloak", params={"next": "/\x00x"}, follow_redirects=False)
+    odd = httpx.get(
+        f"{sso.server.url}/api/auth/signin/keycloak", params={"next": "/\x00x"}, follow_redirects=False
+    )
     assert odd.status_code == 303 and odd.headers["location"].startswith(sso.idp.issuer)
 
     # the user cancels at the provider: a clear page, nothing created
@@ -402,8 +422,11 @@ def test_custom_provider_client_secret_post_and_claim_names(sso_factory, browser
 
 def test_public_client_without_secret(sso_factory, browser_ui):
     """CLIENT_AUTH_METHOD=none: no secret at the token endpoint, PKCE alone proves the code's owner."""
-    sso = sso_factory(AUTH_OKTA_CLIENT_ID="lightfuse-public", AUTH_OKTA_CLIENT_AUTH_METHOD="none",
-                      AUTH_OKTA_ISSUER="{issuer}")
+    sso = sso_factory(
+        AUTH_OKTA_CLIENT_ID="lightfuse-public",
+        AUTH_OKTA_CLIENT_AUTH_METHOD="none",
+        AUTH_OKTA_ISSUER="{issuer}",
+    )
     ui = browser_ui(sso.app)
     page = ui.new_page()
     sso_sign_in(page, "carol", provider="okta")
@@ -423,16 +446,21 @@ def test_discovery_refused_without_allow_list_and_failures_throttled(sso_factory
     assert sso.query("SELECT count(*) FROM sso_login_states") == [0]
 
     # the provider down (allowed address, nothing listening): a clear 502 page
-    sso.restart_server(LANGFUSE_SSO_DISCOVERY_WHITELISTED_IPS="127.0.0.1",
-                       AUTH_KEYCLOAK_ISSUER="http://127.0.0.1:9/realms/test", AUTH_SSO_TIMEOUT="2000")
+    sso.restart_server(
+        LANGFUSE_SSO_DISCOVERY_WHITELISTED_IPS="127.0.0.1",
+        AUTH_KEYCLOAK_ISSUER="http://127.0.0.1:9/realms/test",
+        AUTH_SSO_TIMEOUT="2000",
+    )
     with httpx.Client(base_url=sso.server.url, headers=html) as client:
         down = client.get("/api/auth/signin/keycloak")
         assert down.status_code == 502 and "could not be reached" in down.text
         unknown = client.get("/api/auth/signin/nope")
         assert unknown.status_code == 404 and "not configured" in unknown.text
         # forged callbacks count against the address: the fourth is throttled
-        statuses = [client.get("/api/auth/callback/keycloak", params={"code": "x", "state": f"s{i}"}).status_code
-                    for i in range(4)]
+        statuses = [
+            client.get("/api/auth/callback/keycloak", params={"code": "x", "state": f"s{i}"}).status_code
+            for i in range(4)
+        ]
         assert statuses == [400, 400, 400, 429]
         assert "Retry-After" in client.get("/api/auth/signin/keycloak").headers
     assert sso.users() == []

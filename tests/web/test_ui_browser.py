@@ -82,7 +82,9 @@ def test_sign_up_create_project_ingest_and_explore(ui: Ui, web_server):
 
     now = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
     batch = checkout_trace("trace-checkout", now) + bulk_traces(23, now)
-    r = httpx.post(f"{web_server.url}/api/public/ingestion", json={"batch": batch}, auth=(public_key, secret_key))
+    r = httpx.post(
+        f"{web_server.url}/api/public/ingestion", json={"batch": batch}, auth=(public_key, secret_key)
+    )
     assert r.status_code == 207 and r.json()["errors"] == [], r.text
 
     # the table
@@ -118,7 +120,9 @@ def test_sign_up_create_project_ingest_and_explore(ui: Ui, web_server):
     expect(page.locator("[data-testid=trace-title]")).to_have_text("checkout-flow")
     expect(page.locator("[data-testid=tree-node]")).to_have_count(4)
     expect(page.locator("[data-testid=timeline-bar]")).to_have_count(4)
-    expect(page.locator("[data-testid=trace-panel] ~ [data-testid=io-input] [data-testid=chat]")).to_be_visible()
+    expect(
+        page.locator("[data-testid=trace-panel] ~ [data-testid=io-input] [data-testid=chat]")
+    ).to_be_visible()
     ui.shot(page, "05-trace")
     page.click("[data-obs-id=trace-checkout-llm]")
     panel = page.locator("[data-testid=observation-panel]")
@@ -158,8 +162,11 @@ def test_viewer_is_refused_and_outsiders_get_404(ui: Ui, web_server):
     ui.expect_statuses(403, 404)
     project_id = web_server.project_id
     now = dt.datetime.now(dt.UTC)
-    r = httpx.post(f"{web_server.url}/api/public/ingestion", json={"batch": checkout_trace("t-rbac", now)},
-                   auth=web_server.auth)
+    r = httpx.post(
+        f"{web_server.url}/api/public/ingestion",
+        json={"batch": checkout_trace("t-rbac", now)},
+        auth=web_server.auth,
+    )
     assert r.status_code == 207
 
     owner = ui.new_page()
@@ -188,7 +195,9 @@ def test_viewer_is_refused_and_outsiders_get_404(ui: Ui, web_server):
     expect(viewer.locator("[data-testid=create-key]")).to_have_count(0)
     ui.shot(viewer, "02-viewer-settings")
     token = viewer.locator("input[name=csrf_token]").first.get_attribute("value")
-    refused = viewer.request.post(f"/project/{project_id}/settings/api-keys", form={"csrf_token": token, "note": "x"})
+    refused = viewer.request.post(
+        f"/project/{project_id}/settings/api-keys", form={"csrf_token": token, "note": "x"}
+    )
     assert refused.status == 403
     refused = viewer.request.post(f"/project/{project_id}/traces/t-rbac/delete", form={"csrf_token": token})
     assert refused.status == 403

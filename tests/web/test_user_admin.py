@@ -33,8 +33,14 @@ def smtp() -> Iterator[Sink]:
 def _app(backend, **extra) -> Iterator[App]:
     pk, sk = f"pk-lf-{uuid.uuid4()}", f"sk-lf-{uuid.uuid4()}"
     init = InitSettings(
-        org_id=ORG, org_name="Web Org", project_id=PROJECT, project_name="Web Project",
-        project_public_key=pk, project_secret_key=sk, user_email=OWNER_EMAIL, user_password=OWNER_PASSWORD,
+        org_id=ORG,
+        org_name="Web Org",
+        project_id=PROJECT,
+        project_name="Web Project",
+        project_public_key=pk,
+        project_secret_key=sk,
+        user_email=OWNER_EMAIL,
+        user_password=OWNER_PASSWORD,
     )
     settings = load_settings(**backend, init=init, auth_disable_signup=True, **extra)
     services = build_services(settings)
@@ -46,8 +52,12 @@ def _app(backend, **extra) -> Iterator[App]:
 
 @pytest.fixture
 def app(backend, smtp) -> Iterator[App]:
-    yield from _app(backend, smtp_connection_url=smtp.url, email_from_address="lightfuse@example.com",
-                    nextauth_url="http://lightfuse.test")
+    yield from _app(
+        backend,
+        smtp_connection_url=smtp.url,
+        email_from_address="lightfuse@example.com",
+        nextauth_url="http://lightfuse.test",
+    )
 
 
 def browser(app: App) -> Browser:
@@ -61,9 +71,11 @@ def signed_in(app: App, email: str = OWNER_EMAIL, password: str = OWNER_PASSWORD
 
 
 def invite(b: Browser, email: str, role: str = "MEMBER", project_id: str = "", project_role: str = ""):
-    return b.post(f"/organization/{ORG}/invitations",
-                  {"email": email, "role": role, "project_id": project_id, "project_role": project_role},
-                  page=f"/organization/{ORG}/settings")
+    return b.post(
+        f"/organization/{ORG}/invitations",
+        {"email": email, "role": role, "project_id": project_id, "project_role": project_role},
+        page=f"/organization/{ORG}/settings",
+    )
 
 
 def path_of(link: str) -> str:
@@ -82,20 +94,23 @@ def member(app: App, email: str, role: str) -> Browser:
     assert r.status_code == 201, r.text
     link = app_link(r.text)
     b = browser(app)
-    r = b.post("/invitation/sign-up", {"token": token_of(link), "password": "member-password-1"},
-               page=path_of(link))
+    r = b.post(
+        "/invitation/sign-up", {"token": token_of(link), "password": "member-password-1"}, page=path_of(link)
+    )
     assert r.status_code == 303, r.text
     return b
 
 
 def app_link(html: str) -> str:
     start = html.index('data-testid="invitation-link">') + len('data-testid="invitation-link">')
-    return html[start:html.index("<", start)].replace("&amp;", "&")
+    return html[start : html.index("<", start)].replace("&amp;", "&")
 
 
 def audit_actions(app: App) -> list[str]:
     with app.services.engine.connect() as conn:
-        return [r[0] for r in conn.execute(sa.text("SELECT action FROM audit_log ORDER BY created_at, action"))]
+        return [
+            r[0] for r in conn.execute(sa.text("SELECT action FROM audit_log ORDER BY created_at, action"))
+        ]
 
 
 # --- invitations --------------------------------------------------------------------------------------------
@@ -119,12 +134,19 @@ def test_emailed_invitation_creates_the_account_with_signup_disabled(app, smtp):
 
     new = browser(app)
     # sign-up itself stays closed
-    assert new.post("/auth/sign-up", {"email": "x@example.com", "password": "password-123"},
-                    page="/auth/sign-in").status_code == 403
+    assert (
+        new.post(
+            "/auth/sign-up", {"email": "x@example.com", "password": "password-123"}, page="/auth/sign-in"
+        ).status_code
+        == 403
+    )
     page = new.get(path_of(link))
     assert page.status_code == 200 and 'data-testid="invited-sign-up"' in page.text
-    r = new.post("/invitation/sign-up", {"token": token_of(link), "password": NEW_PASSWORD, "name": "New"},
-                 page=path_of(link))
+    r = new.post(
+        "/invitation/sign-up",
+        {"token": token_of(link), "password": NEW_PASSWORD, "name": "New"},
+        page=path_of(link),
+    )
     assert r.status_code == 303 and r.headers["location"] == f"/project/{PROJECT}"
     # project role MEMBER overrides the org role VIEWER in that project
     project = new.get(f"/project/{PROJECT}/settings", headers={"accept": "application/json"})
@@ -133,8 +155,11 @@ def test_emailed_invitation_creates_the_account_with_signup_disabled(app, smtp):
     # single use: the link is dead for everyone now
     again = browser(app)
     assert again.get(path_of(link)).status_code == 410
-    r = again.post("/invitation/sign-up", {"token": token_of(link), "password": "another-password-1"},
-                   page="/auth/sign-in")
+    r = again.post(
+        "/invitation/sign-up",
+        {"token": token_of(link), "password": "another-password-1"},
+        page="/auth/sign-in",
+    )
     assert r.status_code == 410
     assert signed_in(app, NEW_EMAIL, NEW_PASSWORD)
     pending = owner.get(f"/organization/{ORG}/settings", headers={"accept": "application/json"}).json()
@@ -150,10 +175,16 @@ def test_existing_user_accepts_while_signed_in(app, smtp):
     member(app, "existing@example.com", "VIEWER")
     owner = signed_in(app)
     # remove and invite again: the signed-in path
-    members = owner.get(f"/organization/{ORG}/settings", headers={"accept": "application/json"}).json()["members"]
+    members = owner.get(f"/organization/{ORG}/settings", headers={"accept": "application/json"}).json()[
+        "members"
+    ]
     uid = next(m["userId"] for m in members if m["email"] == "existing@example.com")
-    assert owner.post(f"/organization/{ORG}/members/{uid}/remove", page=f"/organization/{ORG}/settings"
-                      ).status_code == 303
+    assert (
+        owner.post(
+            f"/organization/{ORG}/members/{uid}/remove", page=f"/organization/{ORG}/settings"
+        ).status_code
+        == 303
+    )
     assert invite(owner, "existing@example.com", "MEMBER").status_code == 201
     link = smtp.link("existing@example.com", 2)
     b = signed_in(app, "existing@example.com", "member-password-1")
@@ -172,21 +203,37 @@ def test_expired_and_revoked_invitations_are_refused(app, smtp):
     assert invite(owner, "revoked@example.com").status_code == 201
     late, revoked = smtp.link("late@example.com"), smtp.link("revoked@example.com")
     with app.services.engine.begin() as conn:
-        conn.execute(sa.text("UPDATE membership_invitations SET expires_at = 1 WHERE email = 'late@example.com'"))
+        conn.execute(
+            sa.text("UPDATE membership_invitations SET expires_at = 1 WHERE email = 'late@example.com'")
+        )
     b = browser(app)
     assert b.get(path_of(late)).status_code == 410
-    assert b.post("/invitation/sign-up", {"token": token_of(late), "password": "password-123"},
-                  page="/auth/sign-in").status_code == 410
+    assert (
+        b.post(
+            "/invitation/sign-up", {"token": token_of(late), "password": "password-123"}, page="/auth/sign-in"
+        ).status_code
+        == 410
+    )
     pending = owner.get(f"/organization/{ORG}/settings", headers={"accept": "application/json"}).json()
-    invitation_id = next(i["id"] for i in pending["pendingInvitations"] if i["email"] == "revoked@example.com")
-    r = owner.post(f"/organization/{ORG}/invitations/{invitation_id}/revoke", page=f"/organization/{ORG}/settings")
+    invitation_id = next(
+        i["id"] for i in pending["pendingInvitations"] if i["email"] == "revoked@example.com"
+    )
+    r = owner.post(
+        f"/organization/{ORG}/invitations/{invitation_id}/revoke", page=f"/organization/{ORG}/settings"
+    )
     assert r.status_code == 303
     assert b.get(path_of(revoked)).status_code == 410
     assert "invitation.delete" in audit_actions(app)
     # no account was created by either attempt
     with app.services.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM users WHERE email IN "
-                                    "('late@example.com', 'revoked@example.com')")).scalar_one() == 0
+        assert (
+            conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM users WHERE email IN ('late@example.com', 'revoked@example.com')"
+                )
+            ).scalar_one()
+            == 0
+        )
 
 
 def test_who_may_invite_and_read_the_audit_log(app):
@@ -226,11 +273,19 @@ def test_without_smtp_the_link_is_shown_and_a_failed_send_is_reported(backend, t
     from tests.conftest import free_port
 
     dead_port = free_port()  # nothing listens there: the send fails fast
-    for extra, marker in (({}, "Email is not configured"),
-                          ({"smtp_connection_url": f"smtp://127.0.0.1:{dead_port}",
-                            "email_from_address": "a@example.com"}, "could not be sent")):
-        gen = _app({**backend, "data_dir": tmp_path / f"d{dead_port}{len(extra)}"}
-                   if "database_url" not in backend else backend, **extra)
+    for extra, marker in (
+        ({}, "Email is not configured"),
+        (
+            {"smtp_connection_url": f"smtp://127.0.0.1:{dead_port}", "email_from_address": "a@example.com"},
+            "could not be sent",
+        ),
+    ):
+        gen = _app(
+            {**backend, "data_dir": tmp_path / f"d{dead_port}{len(extra)}"}
+            if "database_url" not in backend
+            else backend,
+            **extra,
+        )
         app = next(gen)
         try:
             owner = signed_in(app)
@@ -254,36 +309,71 @@ def test_project_roles_are_editable_on_the_members_page(app):
     settings = f"/organization/{ORG}/settings"
     members = owner.get(settings, headers={"accept": "application/json"}).json()["members"]
     uid = next(x["userId"] for x in members if x["email"] == "pr@example.com")
-    assert m.get(f"/project/{PROJECT}/settings", headers={"accept": "application/json"}).json()["role"] == "MEMBER"
-    r = owner.post(f"/organization/{ORG}/members/{uid}/project-role", {"project_id": PROJECT, "project_role": "VIEWER"},
-                   page=settings)
+    assert (
+        m.get(f"/project/{PROJECT}/settings", headers={"accept": "application/json"}).json()["role"]
+        == "MEMBER"
+    )
+    r = owner.post(
+        f"/organization/{ORG}/members/{uid}/project-role",
+        {"project_id": PROJECT, "project_role": "VIEWER"},
+        page=settings,
+    )
     assert r.status_code == 303
-    assert m.get(f"/project/{PROJECT}/settings", headers={"accept": "application/json"}).json()["role"] == "VIEWER"
+    assert (
+        m.get(f"/project/{PROJECT}/settings", headers={"accept": "application/json"}).json()["role"]
+        == "VIEWER"
+    )
     members = owner.get(settings, headers={"accept": "application/json"}).json()["members"]
     assert next(x for x in members if x["userId"] == uid)["projectRoles"] == {PROJECT: "VIEWER"}
     # back to the organisation role
-    owner.post(f"/organization/{ORG}/members/{uid}/project-role", {"project_id": PROJECT, "project_role": ""}, page=settings)
-    assert m.get(f"/project/{PROJECT}/settings", headers={"accept": "application/json"}).json()["role"] == "MEMBER"
+    owner.post(
+        f"/organization/{ORG}/members/{uid}/project-role",
+        {"project_id": PROJECT, "project_role": ""},
+        page=settings,
+    )
+    assert (
+        m.get(f"/project/{PROJECT}/settings", headers={"accept": "application/json"}).json()["role"]
+        == "MEMBER"
+    )
     # a MEMBER cannot set project roles; an ADMIN cannot hand out OWNER in a project
-    assert m.post(f"/organization/{ORG}/members/{uid}/project-role", {"project_id": PROJECT, "project_role": "ADMIN"}
-                  ).status_code == 403
+    assert (
+        m.post(
+            f"/organization/{ORG}/members/{uid}/project-role",
+            {"project_id": PROJECT, "project_role": "ADMIN"},
+        ).status_code
+        == 403
+    )
     admin = member(app, "pradmin@example.com", "ADMIN")
-    assert admin.post(f"/organization/{ORG}/members/{uid}/project-role", {"project_id": PROJECT, "project_role": "OWNER"}
-                      ).status_code == 403
+    assert (
+        admin.post(
+            f"/organization/{ORG}/members/{uid}/project-role",
+            {"project_id": PROJECT, "project_role": "OWNER"},
+        ).status_code
+        == 403
+    )
     # the last owner can be neither demoted nor removed
     owner_id = next(x["userId"] for x in members if x["email"] == OWNER_EMAIL)
     r = admin.post(f"/organization/{ORG}/members/{owner_id}/remove", page=settings)
     assert r.status_code == 403
     r = owner.post(f"/organization/{ORG}/members/{owner_id}/role", {"role": "ADMIN"}, page=settings)
     assert r.status_code == 303
-    assert next(x for x in owner.get(settings, headers={"accept": "application/json"}).json()["members"]
-                if x["userId"] == owner_id)["role"] == "OWNER"
+    assert (
+        next(
+            x
+            for x in owner.get(settings, headers={"accept": "application/json"}).json()["members"]
+            if x["userId"] == owner_id
+        )["role"]
+        == "OWNER"
+    )
     actions = audit_actions(app)
     assert "projectMembership.update" in actions and "projectMembership.delete" in actions
     # a removed member keeps no project role: the project is gone for them at once (a project role alone
     # would otherwise still open it)
-    owner.post(f"/organization/{ORG}/members/{uid}/project-role", {"project_id": PROJECT, "project_role": "ADMIN"},
-               page=settings)
+    owner.post(
+        f"/organization/{ORG}/members/{uid}/project-role",
+        {"project_id": PROJECT, "project_role": "ADMIN"},
+        page=settings,
+    )
     assert owner.post(f"/organization/{ORG}/members/{uid}/remove", page=settings).status_code == 303
     assert m.get(f"/project/{PROJECT}/settings", headers={"accept": "application/json"}).status_code == 404
 
@@ -302,19 +392,29 @@ def test_password_reset_by_email(app, smtp):
     assert token_of(link) not in stored
     session = signed_in(app)  # a session from before the reset
     assert b.get(path_of(link)).status_code == 200
-    too_short = b.post("/auth/reset-password/confirm", {"token": token_of(link), "password": "short"},
-                       page="/auth/sign-in")
+    too_short = b.post(
+        "/auth/reset-password/confirm", {"token": token_of(link), "password": "short"}, page="/auth/sign-in"
+    )
     assert too_short.status_code == 400
-    r = b.post("/auth/reset-password/confirm", {"token": token_of(link), "password": "brand-new-password"},
-               page="/auth/sign-in")
+    r = b.post(
+        "/auth/reset-password/confirm",
+        {"token": token_of(link), "password": "brand-new-password"},
+        page="/auth/sign-in",
+    )
     assert r.status_code == 303
     assert browser(app).sign_in(OWNER_EMAIL, OWNER_PASSWORD).status_code == 401
     assert browser(app).sign_in(OWNER_EMAIL, "brand-new-password").status_code == 303
     # the old session ended; the link works once
     assert session.get("/", follow_redirects=False).status_code == 303
     assert b.get(path_of(link)).status_code == 410
-    assert b.post("/auth/reset-password/confirm", {"token": token_of(link), "password": "third-password-1"},
-                  page="/auth/sign-in").status_code == 410
+    assert (
+        b.post(
+            "/auth/reset-password/confirm",
+            {"token": token_of(link), "password": "third-password-1"},
+            page="/auth/sign-in",
+        ).status_code
+        == 410
+    )
     assert "user.passwordReset" in audit_actions(app)
     # an unknown address gets the same answer and no email
     r = b.post("/auth/reset-password", {"email": "nobody@example.com"}, page="/auth/reset-password")
@@ -322,12 +422,15 @@ def test_password_reset_by_email(app, smtp):
     assert not [m for m in smtp.messages if "nobody@example.com" in m["to"]]
 
 
-@pytest.mark.parametrize("setting", [{"auth_disable_username_password": True},
-                                     {"auth_domains_with_sso_enforcement": "example.com"}])
+@pytest.mark.parametrize(
+    "setting",
+    [{"auth_disable_username_password": True}, {"auth_domains_with_sso_enforcement": "example.com"}],
+)
 def test_no_password_reset_where_passwords_are_not_used(backend, smtp, setting):
     # an SSO-only account has no password to reset: a reset link would add one behind the provider's back
-    for app in _app(backend, smtp_connection_url=smtp.url, email_from_address="lightfuse@example.com",
-                    **setting):
+    for app in _app(
+        backend, smtp_connection_url=smtp.url, email_from_address="lightfuse@example.com", **setting
+    ):
         r = browser(app).post("/auth/reset-password", {"email": OWNER_EMAIL}, page="/auth/reset-password")
         assert r.status_code == 403 and "single sign-on" in r.text
         assert not [m for m in smtp.messages if OWNER_EMAIL in m["to"]]
@@ -342,8 +445,14 @@ def test_reset_link_expires(app, smtp):
     with app.services.engine.begin() as conn:
         conn.execute(sa.text("UPDATE password_reset_tokens SET expires_at = 1"))
     assert b.get(path_of(link)).status_code == 410
-    assert b.post("/auth/reset-password/confirm", {"token": token_of(link), "password": "brand-new-password"},
-                  page="/auth/sign-in").status_code == 410
+    assert (
+        b.post(
+            "/auth/reset-password/confirm",
+            {"token": token_of(link), "password": "brand-new-password"},
+            page="/auth/sign-in",
+        ).status_code
+        == 410
+    )
     assert browser(app).sign_in(OWNER_EMAIL, OWNER_PASSWORD).status_code == 303
 
 
@@ -351,8 +460,10 @@ def test_reset_requests_are_throttled_per_account_and_address(app, smtp):
     limit = app.services.settings.auth_max_failures_per_account
     b = browser(app)
     for _ in range(limit):
-        assert b.post("/auth/reset-password", {"email": OWNER_EMAIL}, page="/auth/reset-password"
-                      ).status_code == 200
+        assert (
+            b.post("/auth/reset-password", {"email": OWNER_EMAIL}, page="/auth/reset-password").status_code
+            == 200
+        )
     r = b.post("/auth/reset-password", {"email": OWNER_EMAIL}, page="/auth/reset-password")
     assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
     smtp.wait_for(OWNER_EMAIL, limit)
@@ -361,8 +472,12 @@ def test_reset_requests_are_throttled_per_account_and_address(app, smtp):
     assert browser(app).sign_in(OWNER_EMAIL, OWNER_PASSWORD).status_code == 303
     # per address: other accounts from the same client are cut off once the address limit is reached
     address_limit = app.services.settings.auth_max_failures_per_address
-    codes = [b.post("/auth/reset-password", {"email": f"probe{i}@example.com"}, page="/auth/reset-password"
-                    ).status_code for i in range(address_limit)]
+    codes = [
+        b.post(
+            "/auth/reset-password", {"email": f"probe{i}@example.com"}, page="/auth/reset-password"
+        ).status_code
+        for i in range(address_limit)
+    ]
     assert codes[-1] == 429 and 200 in codes
 
 
@@ -375,8 +490,12 @@ def _basic(pk: str, sk: str) -> dict:
 
 def test_scim_users_crud_with_an_organisation_key(app):
     owner = signed_in(app)
-    r = owner.post(f"/organization/{ORG}/api-keys", {"note": "okta"}, page=f"/organization/{ORG}/settings",
-                   headers={"accept": "application/json"})
+    r = owner.post(
+        f"/organization/{ORG}/api-keys",
+        {"note": "okta"},
+        page=f"/organization/{ORG}/settings",
+        headers={"accept": "application/json"},
+    )
     assert r.status_code == 201, r.text
     key = r.json()
     auth = _basic(key["publicKey"], key["secretKey"])
@@ -388,17 +507,26 @@ def test_scim_users_crud_with_an_organisation_key(app):
     assert c.get(base + "/ServiceProviderConfig", headers=auth).json()["filter"]["supported"] is True
     assert c.get(base + "/ResourceTypes", headers=auth).json()["Resources"][0]["endpoint"] == "/Users"
 
-    r = c.post(base + "/Users", headers=auth, json={"userName": "Scim.User@Example.com",
-                                                     "name": {"formatted": "Scim User"}, "password": "ignored"})
+    r = c.post(
+        base + "/Users",
+        headers=auth,
+        json={"userName": "Scim.User@Example.com", "name": {"formatted": "Scim User"}, "password": "ignored"},
+    )
     assert r.status_code == 201, r.text
     user = r.json()
     assert user["userName"] == "scim.user@example.com" and user["name"]["formatted"] == "Scim User"
     assert user["emails"][0]["value"] == "scim.user@example.com" and user["meta"]["resourceType"] == "User"
-    assert c.post(base + "/Users", headers=auth, json={"userName": "scim.user@example.com", "name": {}}
-                  ).status_code == 409
+    assert (
+        c.post(
+            base + "/Users", headers=auth, json={"userName": "scim.user@example.com", "name": {}}
+        ).status_code
+        == 409
+    )
     assert c.post(base + "/Users", headers=auth, json={"name": {}}).status_code == 400
 
-    listed = c.get(base + "/Users", headers=auth, params={"filter": 'userName eq "scim.user@example.com"'}).json()
+    listed = c.get(
+        base + "/Users", headers=auth, params={"filter": 'userName eq "scim.user@example.com"'}
+    ).json()
     assert listed["totalResults"] == 1 and listed["Resources"][0]["id"] == user["id"]
     everyone = c.get(base + "/Users", headers=auth, params={"startIndex": 1, "count": 1}).json()
     assert everyone["totalResults"] == 2 and everyone["itemsPerPage"] == 1 and everyone["startIndex"] == 1
@@ -411,8 +539,13 @@ def test_scim_users_crud_with_an_organisation_key(app):
         r = c.get(base + "/Users", headers=auth, params=params)
         assert r.status_code == 200, (params, r.text)
     assert c.get(base + "/Users", headers=auth, params={"count": "many"}).status_code == 400
-    for body in (b"{not json", b"[]", b'{"userName": 5, "name": {}}', b'{"userName": "a@b.c", "name": 3}',
-                 b'{"userName": "not-an-email", "name": {}}'):
+    for body in (
+        b"{not json",
+        b"[]",
+        b'{"userName": 5, "name": {}}',
+        b'{"userName": "a@b.c", "name": 3}',
+        b'{"userName": "not-an-email", "name": {}}',
+    ):
         r = c.post(base + "/Users", headers={**auth, "content-type": "application/scim+json"}, content=body)
         assert r.status_code == 400, (body, r.text)
         assert r.json()["message"]
@@ -422,7 +555,9 @@ def test_scim_users_crud_with_an_organisation_key(app):
 
     # the provisioned user has no password and no project access until given a role
     with app.services.engine.connect() as conn:
-        row = conn.execute(sa.text("SELECT password_hash FROM users WHERE email = 'scim.user@example.com'")).one()
+        row = conn.execute(
+            sa.text("SELECT password_hash FROM users WHERE email = 'scim.user@example.com'")
+        ).one()
     assert row[0] is None
 
     assert c.delete(base + f"/Users/{user['id']}", headers=auth).status_code == 204
@@ -441,13 +576,32 @@ def test_scim_users_crud_with_an_organisation_key(app):
     r = c.get("/api/public/traces", headers=auth)
     assert r.status_code == 403 and "organization key" in r.json()["message"]
     assert c.get("/api/public/projects", headers=auth).status_code == 403
-    r = c.post("/api/public/ingestion", headers=auth, json={"batch": [
-        {"id": "e1", "type": "trace-create", "timestamp": "2026-01-01T00:00:00Z", "body": {"id": "t-org"}}]})
+    r = c.post(
+        "/api/public/ingestion",
+        headers=auth,
+        json={
+            "batch": [
+                {
+                    "id": "e1",
+                    "type": "trace-create",
+                    "timestamp": "2026-01-01T00:00:00Z",
+                    "body": {"id": "t-org"},
+                }
+            ]
+        },
+    )
     assert r.status_code in (401, 403)
-    assert c.get("/api/public/traces", headers={"Authorization": f"Bearer {key['publicKey']}"}).status_code == 401
+    assert (
+        c.get("/api/public/traces", headers={"Authorization": f"Bearer {key['publicKey']}"}).status_code
+        == 401
+    )
     # a deleted key stops working
-    assert owner.post(f"/organization/{ORG}/api-keys/{key['id']}/delete", page=f"/organization/{ORG}/settings"
-                      ).status_code == 303
+    assert (
+        owner.post(
+            f"/organization/{ORG}/api-keys/{key['id']}/delete", page=f"/organization/{ORG}/settings"
+        ).status_code
+        == 303
+    )
     assert c.get(base + "/Users", headers=auth).status_code == 401
 
 
@@ -465,14 +619,15 @@ def test_one_token_one_use_under_concurrent_attempts(app):
     import asyncio
     import threading
 
-    from lightfuse.services.invitations import InvalidInvitation
-    from lightfuse.services.password_reset import InvalidResetToken
+    from lightfuse.services.accounts.invitations import InvalidInvitation
+    from lightfuse.services.accounts.password_reset import InvalidResetToken
 
     web = app.asgi.state.web
     owner_user, _ = web.accounts.password_hash_for_sign_in(OWNER_EMAIL)
     invitee = web.accounts.sign_up("racer@example.com", "racer-password-1")
-    _invitation, token = web.invitations.create(web.accounts.org_access(owner_user, ORG), "racer@example.com",
-                                                "MEMBER")
+    _invitation, token = web.invitations.create(
+        web.accounts.org_access(owner_user, ORG), "racer@example.com", "MEMBER"
+    )
     outcomes: list[str] = []
     lock = threading.Lock()
     start = threading.Barrier(8)

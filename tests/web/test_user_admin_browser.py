@@ -29,9 +29,15 @@ def smtp() -> Iterator[Sink]:
 
 @pytest.fixture
 def mail_server(tmp_path, backend, smtp) -> Iterator[Server]:
-    srv = make_server(tmp_path, backend, LANGFUSE_INIT_USER_EMAIL=INIT_EMAIL,
-                      LANGFUSE_INIT_USER_PASSWORD=INIT_PASSWORD, AUTH_DISABLE_SIGNUP="true",
-                      SMTP_CONNECTION_URL=smtp.url, EMAIL_FROM_ADDRESS="lightfuse@example.com")
+    srv = make_server(
+        tmp_path,
+        backend,
+        LANGFUSE_INIT_USER_EMAIL=INIT_EMAIL,
+        LANGFUSE_INIT_USER_PASSWORD=INIT_PASSWORD,
+        AUTH_DISABLE_SIGNUP="true",
+        SMTP_CONNECTION_URL=smtp.url,
+        EMAIL_FROM_ADDRESS="lightfuse@example.com",
+    )
     srv.env["NEXTAUTH_URL"] = srv.url
     srv.start()
     try:

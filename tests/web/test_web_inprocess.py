@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from lightfuse.app import build_services, create_app
 from lightfuse.config import InitSettings, load_settings
-from lightfuse.services import rbac
+from lightfuse.services.auth import rbac
 from lightfuse.web.session import COOKIE_NAME, SessionCodec, WebSession
 from tests.web.helpers import bulk_traces, checkout_trace, csrf_from
 
@@ -63,16 +63,25 @@ def app(backend, request) -> Iterator[App]:
     extra = getattr(request, "param", {})
     pk, sk = f"pk-lf-{uuid.uuid4()}", f"sk-lf-{uuid.uuid4()}"
     init = InitSettings(
-        org_id="org-web", org_name="Web Org", project_id=PROJECT, project_name="Web Project",
-        project_public_key=pk, project_secret_key=sk, user_email=OWNER_EMAIL, user_password=OWNER_PASSWORD,
+        org_id="org-web",
+        org_name="Web Org",
+        project_id=PROJECT,
+        project_name="Web Project",
+        project_public_key=pk,
+        project_secret_key=sk,
+        user_email=OWNER_EMAIL,
+        user_password=OWNER_PASSWORD,
     )
     settings = load_settings(**backend, init=init, **extra)
     services = build_services(settings)
     asgi = create_app(services)
     with TestClient(asgi) as boot:  # runs the lifespan: the ingestion writer is up
         now = dt.datetime.now(dt.UTC)
-        r = boot.post("/api/public/ingestion", json={"batch": checkout_trace("t-main", now) + bulk_traces(3, now)},
-                      auth=(pk, sk))
+        r = boot.post(
+            "/api/public/ingestion",
+            json={"batch": checkout_trace("t-main", now) + bulk_traces(3, now)},
+            auth=(pk, sk),
+        )
         assert r.status_code == 207 and r.json()["errors"] == []
         yield App(services, asgi, pk, sk)
     services.engine.dispose()
@@ -141,7 +150,12 @@ def test_csrf_is_checked_on_every_post(app):
     token = b.csrf("/")
     assert b.c.post(target, data={"note": "x"}, headers={"x-csrf-token": token}).status_code == 200
     # sign-in itself needs the token (login CSRF)
-    assert browser(app).c.post("/auth/sign-in", data={"email": OWNER_EMAIL, "password": OWNER_PASSWORD}).status_code == 403
+    assert (
+        browser(app)
+        .c.post("/auth/sign-in", data={"email": OWNER_EMAIL, "password": OWNER_PASSWORD})
+        .status_code
+        == 403
+    )
     # sign-out is a POST with a token, so a link elsewhere cannot sign anyone out
     assert b.c.get("/auth/sign-out").status_code in (404, 405)
 
@@ -164,8 +178,9 @@ def test_signup_validation_and_duplicates(app):
 
 
 def _add_member(owner_browser: Browser, email: str, role: str):
-    return owner_browser.post("/organization/org-web/members", {"email": email, "role": role},
-                              page="/organization/org-web/settings")
+    return owner_browser.post(
+        "/organization/org-web/members", {"email": email, "role": role}, page="/organization/org-web/settings"
+    )
 
 
 def test_viewer_can_read_but_not_manage(app):
@@ -177,12 +192,20 @@ def test_viewer_can_read_but_not_manage(app):
     assert v.get(f"/project/{PROJECT}/traces/t-main").status_code == 200
     settings = v.get(f"/project/{PROJECT}/settings")
     assert 'data-testid="create-key"' not in settings.text
-    assert v.get(f"/project/{PROJECT}/settings", headers={"accept": "application/json"}).json()["apiKeys"] is None
+    assert (
+        v.get(f"/project/{PROJECT}/settings", headers={"accept": "application/json"}).json()["apiKeys"]
+        is None
+    )
     page = f"/project/{PROJECT}/settings"
     assert v.post(f"/project/{PROJECT}/settings/api-keys", {"note": "x"}, page=page).status_code == 403
     assert v.post(f"/project/{PROJECT}/traces/t-main/delete", page=page).status_code == 403
     assert v.post(f"/project/{PROJECT}/settings/rename", {"name": "hacked"}, page=page).status_code == 403
-    assert v.post("/organization/org-web/members", {"email": OWNER_EMAIL, "role": "VIEWER"}, page=page).status_code == 403
+    assert (
+        v.post(
+            "/organization/org-web/members", {"email": OWNER_EMAIL, "role": "VIEWER"}, page=page
+        ).status_code
+        == 403
+    )
     assert o.get(f"/project/{PROJECT}/traces/t-main").status_code == 200  # nothing was deleted
 
 
@@ -196,13 +219,23 @@ def test_admin_limits_and_last_owner(app):
     x.sign_up("x@example.com")
     assert _add_member(a, "x@example.com", "OWNER").status_code == 403
     assert _add_member(a, "x@example.com", "MEMBER").status_code == 303
-    members = o.get("/organization/org-web/settings", headers={"accept": "application/json"}).json()["members"]
+    members = o.get("/organization/org-web/settings", headers={"accept": "application/json"}).json()[
+        "members"
+    ]
     owner_id = next(m["userId"] for m in members if m["email"] == OWNER_EMAIL)
     # the last owner can neither be demoted nor leave
-    r = o.post(f"/organization/org-web/members/{owner_id}/role", {"role": "ADMIN"}, page="/organization/org-web/settings")
+    r = o.post(
+        f"/organization/org-web/members/{owner_id}/role",
+        {"role": "ADMIN"},
+        page="/organization/org-web/settings",
+    )
     assert r.status_code == 303
-    roles = {m["email"]: m["role"] for m in o.get("/organization/org-web/settings",
-                                                    headers={"accept": "application/json"}).json()["members"]}
+    roles = {
+        m["email"]: m["role"]
+        for m in o.get("/organization/org-web/settings", headers={"accept": "application/json"}).json()[
+            "members"
+        ]
+    }
     assert roles[OWNER_EMAIL] == "OWNER" and roles["x@example.com"] == "MEMBER"
     o.post(f"/organization/org-web/members/{owner_id}/remove", page="/organization/org-web/settings")
     assert o.get(f"/project/{PROJECT}").status_code == 200
@@ -215,8 +248,16 @@ def test_outsider_gets_404_everywhere(app):
     out.sign_up("outsider@example.com")
     r = out.post("/organizations", {"name": "Elsewhere"})
     assert r.status_code == 303
-    for path in ("", "/traces", "/traces/t-main", "/sessions", "/sessions/sess-1", "/users", "/users/alice",
-                 "/settings"):
+    for path in (
+        "",
+        "/traces",
+        "/traces/t-main",
+        "/sessions",
+        "/sessions/sess-1",
+        "/users",
+        "/users/alice",
+        "/settings",
+    ):
         assert out.get(f"/project/{PROJECT}{path}").status_code == 404, path
         assert out.get(f"/project/{PROJECT}{path}", headers={"accept": "application/json"}).status_code == 404
     assert out.get("/trace/t-main").status_code == 404
@@ -243,10 +284,13 @@ def test_json_twins_agree_with_the_public_api(app):
     assert detail["tree"][0]["name"] == "handle-request"
     assert detail["usageDetails"]["input"] == 120
 
-    filtered = b.get(f"/project/{PROJECT}/traces?level=ERROR&meta=region%3Deu&tags=prod&q=CHECKOUT",
-                     headers=json_headers).json()
+    filtered = b.get(
+        f"/project/{PROJECT}/traces?level=ERROR&meta=region%3Deu&tags=prod&q=CHECKOUT", headers=json_headers
+    ).json()
     assert [t["id"] for t in filtered["data"]] == ["t-main"]
-    paged = b.get(f"/project/{PROJECT}/traces?tags=bulk&limit=2&page=2&order=name.asc", headers=json_headers).json()
+    paged = b.get(
+        f"/project/{PROJECT}/traces?tags=bulk&limit=2&page=2&order=name.asc", headers=json_headers
+    ).json()
     assert paged["meta"]["totalPages"] == 2 and [t["name"] for t in paged["data"]] == ["bulk-job-02"]
 
     dash = b.get(f"/project/{PROJECT}?range=24h", headers=json_headers).json()
@@ -257,7 +301,10 @@ def test_json_twins_agree_with_the_public_api(app):
     assert sessions["data"][0]["id"] == "sess-1" and sessions["data"][0]["userIds"] == ["alice"]
     users = b.get(f"/project/{PROJECT}/users", headers=json_headers).json()
     assert {u["userId"] for u in users["data"]} == {"alice", "bob"}
-    assert b.get("/trace/t-main", follow_redirects=False).headers["location"] == f"/project/{PROJECT}/traces/t-main"
+    assert (
+        b.get("/trace/t-main", follow_redirects=False).headers["location"]
+        == f"/project/{PROJECT}/traces/t-main"
+    )
 
 
 def test_project_lifecycle_and_keys(app):
@@ -266,8 +313,12 @@ def test_project_lifecycle_and_keys(app):
     org = b.post("/organizations", {"name": "Maker Org"}).headers["location"]
     project = b.post(f"{org}/projects", {"name": "Maker Project"}, page=org).headers["location"]
     project_id = project.split("/")[2]
-    created = b.post(f"/project/{project_id}/settings/api-keys", {"note": "ci"}, page=project,
-                     headers={"accept": "application/json"})
+    created = b.post(
+        f"/project/{project_id}/settings/api-keys",
+        {"note": "ci"},
+        page=project,
+        headers={"accept": "application/json"},
+    )
     assert created.status_code == 201
     key = created.json()
     listed = b.get(project, headers={"accept": "application/json"}).json()["apiKeys"]
@@ -296,9 +347,15 @@ def test_scope_matrix_facts():
     assert rbac.has_project_scope("VIEWER", "project:read")
     assert not rbac.has_project_scope("VIEWER", "apiKeys:CUD")
     assert not rbac.has_project_scope("VIEWER", "traces:delete")
-    assert rbac.has_project_scope("MEMBER", "apiKeys:read") and not rbac.has_project_scope("MEMBER", "apiKeys:CUD")
-    assert rbac.has_project_scope("ADMIN", "traces:delete") and not rbac.has_project_scope("ADMIN", "project:delete")
-    assert rbac.has_org_scope("OWNER", "organization:delete") and not rbac.has_org_scope("ADMIN", "organization:delete")
+    assert rbac.has_project_scope("MEMBER", "apiKeys:read") and not rbac.has_project_scope(
+        "MEMBER", "apiKeys:CUD"
+    )
+    assert rbac.has_project_scope("ADMIN", "traces:delete") and not rbac.has_project_scope(
+        "ADMIN", "project:delete"
+    )
+    assert rbac.has_org_scope("OWNER", "organization:delete") and not rbac.has_org_scope(
+        "ADMIN", "organization:delete"
+    )
     assert not rbac.has_org_scope("VIEWER", "organizationMembers:read")
     assert rbac.effective_project_role("VIEWER", "ADMIN") == "ADMIN"
     assert rbac.effective_project_role("NONE", None) is None
@@ -310,8 +367,14 @@ def test_scope_matrix_facts():
 def test_every_post_form_carries_the_session_token(app):
     b = owner(app)
     token = b.csrf("/")
-    pages = ["/", "/organization/org-web", "/organization/org-web/settings", f"/project/{PROJECT}/settings",
-             f"/project/{PROJECT}/traces/t-main", f"/project/{PROJECT}/traces"]
+    pages = [
+        "/",
+        "/organization/org-web",
+        "/organization/org-web/settings",
+        f"/project/{PROJECT}/settings",
+        f"/project/{PROJECT}/traces/t-main",
+        f"/project/{PROJECT}/traces",
+    ]
     for path in pages:
         html = b.get(path).text
         forms = re.findall(r"<form[^>]*method=\"post\"[^>]*>(.*?)</form>", html, flags=re.S)

@@ -53,10 +53,17 @@ class PresigningBlobStore(BlobStore, Protocol):
     whose headers or body differ.
     """
 
-    def presigned_upload_url(self, key: str, *, content_type: str, content_length: int, sha256_b64: str,
-                             expires_in: int) -> str: ...
+    def presigned_upload_url(
+        self, key: str, *, content_type: str, content_length: int, sha256_b64: str, expires_in: int
+    ) -> str: ...
 
-    def presigned_download_url(self, key: str, *, expires_in: int, content_type: str | None = None,
-                               content_disposition: str | None = None) -> str:
+    def presigned_download_url(
+        self,
+        key: str,
+        *,
+        expires_in: int,
+        content_type: str | None = None,
+        content_disposition: str | None = None,
+    ) -> str:
         """A GET URL; the store answers it with the given Content-Type and Content-Disposition if set."""
         ...

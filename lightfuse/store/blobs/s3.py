@@ -44,9 +44,17 @@ class _CountingReader:
 
 
 class S3BlobStore:
-    def __init__(self, bucket: str, *, prefix: str = "", region: str | None = None, endpoint: str | None = None,
-                 access_key_id: str | None = None, secret_access_key: str | None = None,
-                 force_path_style: bool = False) -> None:
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        region: str | None = None,
+        endpoint: str | None = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        force_path_style: bool = False,
+    ) -> None:
         self.bucket = bucket
         self.prefix = prefix
         config = Config(
@@ -64,8 +72,11 @@ class S3BlobStore:
         session = boto3.session.Session()
         # no keys -> boto3's default chain (environment, profile, instance/task role), like Langfuse
         self._client = session.client(
-            "s3", region_name=region or None, endpoint_url=endpoint or None,
-            aws_access_key_id=access_key_id or None, aws_secret_access_key=secret_access_key or None,
+            "s3",
+            region_name=region or None,
+            endpoint_url=endpoint or None,
+            aws_access_key_id=access_key_id or None,
+            aws_secret_access_key=secret_access_key or None,
             config=config,
         )
 
@@ -110,8 +121,9 @@ class S3BlobStore:
 
     # --- PresigningBlobStore ------------------------------------------------------------------------------------
 
-    def presigned_upload_url(self, key: str, *, content_type: str, content_length: int, sha256_b64: str,
-                             expires_in: int) -> str:
+    def presigned_upload_url(
+        self, key: str, *, content_type: str, content_length: int, sha256_b64: str, expires_in: int
+    ) -> str:
         """A PUT URL whose signature covers Content-Type, Content-Length and x-amz-checksum-sha256.
 
         The client must send exactly those headers (the Langfuse SDKs do); S3 refuses any other type or
@@ -119,14 +131,25 @@ class S3BlobStore:
         """
         return self._client.generate_presigned_url(
             "put_object",
-            Params={"Bucket": self.bucket, "Key": self._object_key(key), "ContentType": content_type,
-                    "ContentLength": content_length, "ChecksumSHA256": sha256_b64},
+            Params={
+                "Bucket": self.bucket,
+                "Key": self._object_key(key),
+                "ContentType": content_type,
+                "ContentLength": content_length,
+                "ChecksumSHA256": sha256_b64,
+            },
             ExpiresIn=expires_in,
             HttpMethod="PUT",
         )
 
-    def presigned_download_url(self, key: str, *, expires_in: int, content_type: str | None = None,
-                               content_disposition: str | None = None) -> str:
+    def presigned_download_url(
+        self,
+        key: str,
+        *,
+        expires_in: int,
+        content_type: str | None = None,
+        content_disposition: str | None = None,
+    ) -> str:
         """A GET URL; the type and disposition given are signed into it as S3's response-header overrides
         (``response-content-type``, ``response-content-disposition``), so S3 answers with them."""
         params = {"Bucket": self.bucket, "Key": self._object_key(key)}

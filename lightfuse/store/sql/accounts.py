@@ -57,9 +57,7 @@ def list_organizations_for_user(conn: Connection, user_id: str) -> list[dict]:
 
 
 def get_project(conn: Connection, project_id: str) -> dict | None:
-    return _one(
-        conn, select(projects).where(projects.c.id == project_id, projects.c.deleted_at.is_(None))
-    )
+    return _one(conn, select(projects).where(projects.c.id == project_id, projects.c.deleted_at.is_(None)))
 
 
 def get_project_with_org(conn: Connection, project_id: str) -> dict | None:
@@ -76,8 +74,13 @@ def create_project(
 ) -> None:
     conn.execute(
         projects.insert().values(
-            id=id, org_id=org_id, name=name, metadata=None, retention_days=retention_days,
-            created_at=now, updated_at=now,
+            id=id,
+            org_id=org_id,
+            name=name,
+            metadata=None,
+            retention_days=retention_days,
+            created_at=now,
+            updated_at=now,
         )
     )
 
@@ -121,8 +124,13 @@ def create_user(
 ) -> None:
     conn.execute(
         users.insert().values(
-            id=id, email=email.lower(), name=name, password_hash=password_hash, admin=False,
-            created_at=now, updated_at=now,
+            id=id,
+            email=email.lower(),
+            name=name,
+            password_hash=password_hash,
+            admin=False,
+            created_at=now,
+            updated_at=now,
         )
     )
 
@@ -131,7 +139,9 @@ def update_user(conn: Connection, user_id: str, *, now: int, **values: Any) -> N
     conn.execute(update(users).where(users.c.id == user_id).values(updated_at=now, **values))
 
 
-def upsert_org_membership(conn: Connection, *, id: str, org_id: str, user_id: str, role: str, now: int) -> None:
+def upsert_org_membership(
+    conn: Connection, *, id: str, org_id: str, user_id: str, role: str, now: int
+) -> None:
     ins = insert_for(conn)(organization_memberships).values(
         id=id, org_id=org_id, user_id=user_id, role=role, created_at=now, updated_at=now
     )
@@ -174,7 +184,9 @@ def list_org_members(conn: Connection, org_id: str) -> list[dict]:
     return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
-def upsert_project_membership(conn: Connection, *, project_id: str, user_id: str, role: str, now: int) -> None:
+def upsert_project_membership(
+    conn: Connection, *, project_id: str, user_id: str, role: str, now: int
+) -> None:
     ins = insert_for(conn)(project_memberships).values(
         project_id=project_id, user_id=user_id, role=role, created_at=now, updated_at=now
     )
@@ -202,12 +214,16 @@ def list_api_keys(conn: Connection, project_id: str) -> list[dict]:
 
 
 def delete_api_key(conn: Connection, key_id: str, project_id: str) -> int:
-    result = conn.execute(delete(api_keys).where(api_keys.c.id == key_id, api_keys.c.project_id == project_id))
+    result = conn.execute(
+        delete(api_keys).where(api_keys.c.id == key_id, api_keys.c.project_id == project_id)
+    )
     return result.rowcount or 0
 
 
 def set_api_key_display(conn: Connection, key_id: str, display_secret_key: str) -> None:
-    conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(display_secret_key=display_secret_key))
+    conn.execute(
+        update(api_keys).where(api_keys.c.id == key_id).values(display_secret_key=display_secret_key)
+    )
 
 
 def touch_api_keys(conn: Connection, last_used: dict[str, int]) -> None:

@@ -43,11 +43,13 @@ def object_exists(conn: Connection, project_id: str, object_type: str, object_id
     if object_type == "TRACE":
         stmt = select(traces.c.id).where(traces.c.project_id == project_id, traces.c.id == object_id)
     elif object_type == "OBSERVATION":
-        stmt = select(observations.c.id).where(observations.c.project_id == project_id,
-                                               observations.c.id == object_id)
+        stmt = select(observations.c.id).where(
+            observations.c.project_id == project_id, observations.c.id == object_id
+        )
     elif object_type == "SESSION":
-        stmt = select(trace_sessions.c.id).where(trace_sessions.c.project_id == project_id,
-                                                 trace_sessions.c.id == object_id)
+        stmt = select(trace_sessions.c.id).where(
+            trace_sessions.c.project_id == project_id, trace_sessions.c.id == object_id
+        )
     elif object_type == "PROMPT":
         # The prompts table belongs to the prompt store (tables_prompts.py); it is looked up through the shared
         # metadata so that comments do not import another resource's schema module.
@@ -73,7 +75,9 @@ def existing_score_config_ids(conn: Connection, project_id: str, ids: list[str])
     if not ids:
         return set()
     rows = conn.execute(
-        select(score_configs.c.id).where(score_configs.c.project_id == project_id, score_configs.c.id.in_(ids))
+        select(score_configs.c.id).where(
+            score_configs.c.project_id == project_id, score_configs.c.id.in_(ids)
+        )
     )
     return {r[0] for r in rows}
 
@@ -86,7 +90,9 @@ def create_comment(conn: Connection, values: dict[str, Any]) -> None:
 
 
 def get_comment(conn: Connection, project_id: str, comment_id: str) -> dict[str, Any] | None:
-    return _one(conn, select(comments).where(comments.c.project_id == project_id, comments.c.id == comment_id))
+    return _one(
+        conn, select(comments).where(comments.c.project_id == project_id, comments.c.id == comment_id)
+    )
 
 
 def list_comments(
@@ -133,8 +139,14 @@ def create_queue(conn: Connection, values: dict[str, Any]) -> None:
 
 
 def list_queues(conn: Connection, project_id: str, limit: int, offset: int) -> tuple[list[dict], int]:
-    return _page(conn, annotation_queues, annotation_queues.c.project_id == project_id, limit, offset,
-                 (annotation_queues.c.created_at.desc(), annotation_queues.c.id.desc()))
+    return _page(
+        conn,
+        annotation_queues,
+        annotation_queues.c.project_id == project_id,
+        limit,
+        offset,
+        (annotation_queues.c.created_at.desc(), annotation_queues.c.id.desc()),
+    )
 
 
 def create_queue_item(conn: Connection, values: dict[str, Any]) -> None:
@@ -153,7 +165,9 @@ def get_queue_item(conn: Connection, project_id: str, queue_id: str, item_id: st
 
 
 def update_queue_item(conn: Connection, item_id: str, values: dict[str, Any]) -> None:
-    conn.execute(update(annotation_queue_items).where(annotation_queue_items.c.id == item_id).values(**values))
+    conn.execute(
+        update(annotation_queue_items).where(annotation_queue_items.c.id == item_id).values(**values)
+    )
 
 
 def delete_queue_item(conn: Connection, project_id: str, queue_id: str, item_id: str) -> int:
@@ -173,8 +187,14 @@ def list_queue_items(
     where = [annotation_queue_items.c.project_id == project_id, annotation_queue_items.c.queue_id == queue_id]
     if status is not None:
         where.append(annotation_queue_items.c.status == status)
-    return _page(conn, annotation_queue_items, and_(*where), limit, offset,
-                 (annotation_queue_items.c.created_at.asc(), annotation_queue_items.c.id))
+    return _page(
+        conn,
+        annotation_queue_items,
+        and_(*where),
+        limit,
+        offset,
+        (annotation_queue_items.c.created_at.asc(), annotation_queue_items.c.id),
+    )
 
 
 def assign_user(conn: Connection, values: dict[str, Any]) -> None:

@@ -71,8 +71,13 @@ def _register_fast_adapters(dbapi: Any) -> None:
     dbapi.register_adapter(bool, int)
 
 
-def make_engine(url: str, *, sqlite_synchronous: str = "normal", pool_size: int = 8,
-                sqlite_memory_limit_mib: int | None = None) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    sqlite_synchronous: str = "normal",
+    pool_size: int = 8,
+    sqlite_memory_limit_mib: int | None = None,
+) -> Engine:
     """An engine with JSON through orjson; on SQLite WAL mode so readers never wait for the writer.
 
     ``sqlite_memory_limit_mib``: SQLite's soft heap limit, process-wide: past it SQLite gives back page-cache
@@ -134,8 +139,13 @@ def make_engine(url: str, *, sqlite_synchronous: str = "normal", pool_size: int 
         )
         event.listen(engine, "handle_error", _nul_text_is_bad_input)
         return engine
-    return create_engine(url, json_serializer=_json_dumps, json_deserializer=_json_loads, poolclass=NullPool,
-                         hide_parameters=HIDE_PARAMETERS)
+    return create_engine(
+        url,
+        json_serializer=_json_dumps,
+        json_deserializer=_json_loads,
+        poolclass=NullPool,
+        hide_parameters=HIDE_PARAMETERS,
+    )
 
 
 def insert_for(engine_or_conn) -> Any:
@@ -196,8 +206,14 @@ class WalCheckpointer:
     again. The 1 GiB default keeps those pauses rare (one per ~10 s of full OTLP load) and out of the p99.
     """
 
-    def __init__(self, engine: Engine, interval: float = 0.5, *, max_wal_bytes: int = 1024 * 1024 * 1024,
-                 truncate_wait_ms: int = 250) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        interval: float = 0.5,
+        *,
+        max_wal_bytes: int = 1024 * 1024 * 1024,
+        truncate_wait_ms: int = 250,
+    ) -> None:
         self._engine = engine
         self._interval = interval
         self._max_wal_bytes = max_wal_bytes

@@ -39,7 +39,9 @@ def get_dataset_by_name(conn: Connection, project_id: str, name: str) -> dict[st
 
 
 def get_dataset(conn: Connection, project_id: str, dataset_id: str) -> dict[str, Any] | None:
-    return _one(conn, select(datasets).where(datasets.c.project_id == project_id, datasets.c.id == dataset_id))
+    return _one(
+        conn, select(datasets).where(datasets.c.project_id == project_id, datasets.c.id == dataset_id)
+    )
 
 
 def upsert_dataset(conn: Connection, values: dict[str, Any], changed: Iterable[str]) -> dict[str, Any]:
@@ -54,8 +56,14 @@ def upsert_dataset(conn: Connection, values: dict[str, Any], changed: Iterable[s
 
 
 def list_datasets(conn: Connection, project_id: str, limit: int, offset: int) -> tuple[list[dict], int]:
-    return _page(conn, select(datasets), datasets.c.project_id == project_id, limit, offset,
-                 (datasets.c.created_at.desc(), datasets.c.id))
+    return _page(
+        conn,
+        select(datasets),
+        datasets.c.project_id == project_id,
+        limit,
+        offset,
+        (datasets.c.created_at.desc(), datasets.c.id),
+    )
 
 
 def list_run_names(conn: Connection, dataset_ids: list[str]) -> dict[str, list[str]]:
@@ -76,7 +84,9 @@ def list_active_item_ids(conn: Connection, dataset_ids: list[str]) -> dict[str, 
     if dataset_ids:
         rows = conn.execute(
             select(dataset_items.c.dataset_id, dataset_items.c.id)
-            .where(dataset_items.c.dataset_id.in_(dataset_ids), _current(), dataset_items.c.status == "ACTIVE")
+            .where(
+                dataset_items.c.dataset_id.in_(dataset_ids), _current(), dataset_items.c.status == "ACTIVE"
+            )
             .order_by(dataset_items.c.created_at.desc(), dataset_items.c.id)
         )
         for dataset_id, item_id in rows:
@@ -167,8 +177,14 @@ def list_items(
         where.append(dataset_items.c.source_trace_id == source_trace_id)
     if source_observation_id is not None:
         where.append(dataset_items.c.source_observation_id == source_observation_id)
-    return _page(conn, _ITEM_WITH_NAME, and_(*where), limit, offset,
-                 (dataset_items.c.created_at.desc(), dataset_items.c.id))
+    return _page(
+        conn,
+        _ITEM_WITH_NAME,
+        and_(*where),
+        limit,
+        offset,
+        (dataset_items.c.created_at.desc(), dataset_items.c.id),
+    )
 
 
 def list_live_items(conn: Connection, dataset_id: str) -> list[dict[str, Any]]:
@@ -195,7 +211,9 @@ def get_run_by_name(conn: Connection, project_id: str, dataset_id: str, name: st
 
 
 def get_run(conn: Connection, project_id: str, run_id: str) -> dict[str, Any] | None:
-    return _one(conn, _RUN_WITH_NAME.where(dataset_runs.c.project_id == project_id, dataset_runs.c.id == run_id))
+    return _one(
+        conn, _RUN_WITH_NAME.where(dataset_runs.c.project_id == project_id, dataset_runs.c.id == run_id)
+    )
 
 
 def create_run_if_absent(conn: Connection, values: dict[str, Any]) -> None:
@@ -212,8 +230,14 @@ def update_run(conn: Connection, run_id: str, values: dict[str, Any]) -> None:
 
 
 def list_runs(conn: Connection, dataset_id: str, limit: int, offset: int) -> tuple[list[dict], int]:
-    return _page(conn, _RUN_WITH_NAME, dataset_runs.c.dataset_id == dataset_id, limit, offset,
-                 (dataset_runs.c.created_at.desc(), dataset_runs.c.id))
+    return _page(
+        conn,
+        _RUN_WITH_NAME,
+        dataset_runs.c.dataset_id == dataset_id,
+        limit,
+        offset,
+        (dataset_runs.c.created_at.desc(), dataset_runs.c.id),
+    )
 
 
 def delete_run(conn: Connection, run_id: str) -> None:
@@ -237,8 +261,14 @@ def list_run_items(
     stmt = select(dataset_run_items, dataset_runs.c.name.label("dataset_run_name")).join(
         dataset_runs, dataset_runs.c.id == dataset_run_items.c.dataset_run_id
     )
-    return _page(conn, stmt, dataset_run_items.c.dataset_run_id == run_id, limit, offset,
-                 (dataset_run_items.c.created_at.desc(), dataset_run_items.c.id))
+    return _page(
+        conn,
+        stmt,
+        dataset_run_items.c.dataset_run_id == run_id,
+        limit,
+        offset,
+        (dataset_run_items.c.created_at.desc(), dataset_run_items.c.id),
+    )
 
 
 def delete_run_items_of_item(conn: Connection, project_id: str, item_id: str) -> None:

@@ -229,12 +229,16 @@ def filter_items(raw: str | None) -> list[dict[str, Any]]:
             raise QueryError(f"Invalid filter condition at index {i}: expected an object")
         for name in ("column", "type", "operator"):
             if not isinstance(item.get(name), str) or not item[name]:
-                raise QueryError(f"Invalid filter condition at index {i}: '{name}' must be a non-empty string")
+                raise QueryError(
+                    f"Invalid filter condition at index {i}: '{name}' must be a non-empty string"
+                )
         if item.get("key") is not None and not isinstance(item["key"], str):
             raise QueryError(f"Invalid filter condition at index {i}: 'key' must be a string")
         for name in ("column", "key", "value"):
             if _has_nul(item.get(name)):
-                raise QueryError(f"Invalid filter condition at index {i}: '{name}' must not contain NUL characters")
+                raise QueryError(
+                    f"Invalid filter condition at index {i}: '{name}' must not contain NUL characters"
+                )
     return data
 
 

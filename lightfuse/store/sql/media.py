@@ -12,7 +12,9 @@ from lightfuse.store.sql.tables_datasets import dataset_item_media, media, trace
 
 
 def get_media(conn: Connection, project_id: str, media_id: str) -> dict[str, Any] | None:
-    row = conn.execute(select(media).where(media.c.project_id == project_id, media.c.id == media_id)).mappings()
+    row = conn.execute(
+        select(media).where(media.c.project_id == project_id, media.c.id == media_id)
+    ).mappings()
     first = row.first()
     return dict(first) if first else None
 
@@ -31,7 +33,9 @@ def create_media_if_absent(conn: Connection, values: dict[str, Any]) -> None:
 
 
 def update_media(conn: Connection, project_id: str, media_id: str, values: dict[str, Any]) -> None:
-    conn.execute(update(media).where(media.c.project_id == project_id, media.c.id == media_id).values(**values))
+    conn.execute(
+        update(media).where(media.c.project_id == project_id, media.c.id == media_id).values(**values)
+    )
 
 
 def link_trace_media(conn: Connection, values: dict[str, Any]) -> None:
@@ -66,7 +70,8 @@ def unlink_traces(conn: Connection, project_id: str, trace_ids: Sequence[str]) -
                         trace_media.c.project_id == project_id, trace_media.c.media_id.in_(chunk)
                     ),
                     select(dataset_item_media.c.media_id).where(
-                        dataset_item_media.c.project_id == project_id, dataset_item_media.c.media_id.in_(chunk)
+                        dataset_item_media.c.project_id == project_id,
+                        dataset_item_media.c.media_id.in_(chunk),
                     ),
                 )
             )

@@ -34,7 +34,9 @@ def delete_model(conn: Connection, project_id: str, model_id: str) -> int:
 
 def get_project_model_by_name(conn: Connection, project_id: str, model_name: str) -> dict[str, Any] | None:
     row = (
-        conn.execute(select(models).where(models.c.project_id == project_id, models.c.model_name == model_name))
+        conn.execute(
+            select(models).where(models.c.project_id == project_id, models.c.model_name == model_name)
+        )
         .mappings()
         .first()
     )

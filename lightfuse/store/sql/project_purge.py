@@ -24,13 +24,22 @@ from lightfuse.store.sql.tables_datasets import media
 from lightfuse.store.sql.transactions import write_transaction
 
 # Tables that hold no project's rows; every other table must have a project_id column.
-GLOBAL_TABLES = frozenset({
-    "organizations", "users", "organization_memberships", "projects", "web_sessions", "auth_throttle",
-    # the audit log outlives a project (its rows name it in resource_project_id); reset tokens are per user
-    "audit_log", "password_reset_tokens",
-    # identities linked to users and pending SSO sign-ins belong to users, not projects
-    "sso_accounts", "sso_login_states",
-})
+GLOBAL_TABLES = frozenset(
+    {
+        "organizations",
+        "users",
+        "organization_memberships",
+        "projects",
+        "web_sessions",
+        "auth_throttle",
+        # the audit log outlives a project (its rows name it in resource_project_id); reset tokens are per user
+        "audit_log",
+        "password_reset_tokens",
+        # identities linked to users and pending SSO sign-ins belong to users, not projects
+        "sso_accounts",
+        "sso_login_states",
+    }
+)
 
 CHUNK_ROWS = 1000
 # each media row costs a blob-store call (an HTTP request on S3)
@@ -52,9 +61,15 @@ def list_deleted_projects(conn: Connection, deleted_before: int) -> list[str]:
     return [r[0] for r in conn.execute(stmt)]
 
 
-def purge_project(engine: Engine, project_id: str, *, delete_blobs: Callable[[list[str]], None],
-                  should_stop: Callable[[], bool] = lambda: False, chunk_rows: int = CHUNK_ROWS,
-                  media_chunk_rows: int = MEDIA_CHUNK_ROWS) -> bool:
+def purge_project(
+    engine: Engine,
+    project_id: str,
+    *,
+    delete_blobs: Callable[[list[str]], None],
+    should_stop: Callable[[], bool] = lambda: False,
+    chunk_rows: int = CHUNK_ROWS,
+    media_chunk_rows: int = MEDIA_CHUNK_ROWS,
+) -> bool:
     """Delete every row of the project, then the project row; True when the project is gone.
 
     ``delete_blobs`` receives the blob keys of a chunk of media records before those records are deleted and
@@ -90,11 +105,14 @@ def _delete_chunk(engine: Engine, table: Table, project_id: str, limit: int) -> 
     picked = select(*(chunk.c[c.name] for c in key)).where(chunk.c.project_id == project_id).limit(limit)
     target = key[0] if len(key) == 1 else tuple_(*key)
     with write_transaction(engine) as conn:
-        return conn.execute(delete(table).where(table.c.project_id == project_id, target.in_(picked))).rowcount
+        return conn.execute(
+            delete(table).where(table.c.project_id == project_id, target.in_(picked))
+        ).rowcount
 
 
-def _delete_media_chunk(engine: Engine, project_id: str, limit: int,
-                        delete_blobs: Callable[[list[str]], None]) -> int:
+def _delete_media_chunk(
+    engine: Engine, project_id: str, limit: int, delete_blobs: Callable[[list[str]], None]
+) -> int:
     with engine.connect() as conn:
         rows = conn.execute(
             select(media.c.id, media.c.bucket_path).where(media.c.project_id == project_id).limit(limit)
@@ -104,5 +122,7 @@ def _delete_media_chunk(engine: Engine, project_id: str, limit: int,
     # outside any transaction: blob calls may be slow, and the project is no longer readable by anyone
     delete_blobs([r.bucket_path for r in rows])
     with write_transaction(engine) as conn:
-        conn.execute(delete(media).where(media.c.project_id == project_id, media.c.id.in_([r.id for r in rows])))
+        conn.execute(
+            delete(media).where(media.c.project_id == project_id, media.c.id.in_([r.id for r in rows]))
+        )
     return len(rows)

@@ -156,7 +156,9 @@ def delete_prompts(conn: Connection, project_id: str, prompt_ids: Sequence[str])
 # --- dependency edges ---------------------------------------------------------------------------------------
 
 
-def create_dependencies(conn: Connection, project_id: str, parent_id: str, deps: Iterable[dict[str, Any]]) -> None:
+def create_dependencies(
+    conn: Connection, project_id: str, parent_id: str, deps: Iterable[dict[str, Any]]
+) -> None:
     rows = [
         {
             "project_id": project_id,
@@ -221,7 +223,12 @@ def list_prompt_names(
     where = and_(*_list_conditions(conn, project_id, query))
     total = conn.execute(select(func.count(func.distinct(prompts.c.name))).where(where)).scalar_one()
     names = conn.execute(
-        select(prompts.c.name).where(where).group_by(prompts.c.name).order_by(prompts.c.name).limit(limit).offset(offset)
+        select(prompts.c.name)
+        .where(where)
+        .group_by(prompts.c.name)
+        .order_by(prompts.c.name)
+        .limit(limit)
+        .offset(offset)
     ).scalars()
     return list(names), int(total)
 

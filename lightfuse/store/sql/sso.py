@@ -24,7 +24,11 @@ def create_login_state(conn: Connection, **values) -> None:
 def take_login_state(conn: Connection, state_hash: str, now: int) -> dict | None:
     """The pending sign-in with this state, deleted in the same transaction: whoever deletes the row owns it,
     so a state (and the code that came with it) is accepted once, even with replicas racing."""
-    row = conn.execute(select(sso_login_states).where(sso_login_states.c.state_hash == state_hash)).mappings().first()
+    row = (
+        conn.execute(select(sso_login_states).where(sso_login_states.c.state_hash == state_hash))
+        .mappings()
+        .first()
+    )
     if row is None:
         return None
     gone = conn.execute(delete(sso_login_states).where(sso_login_states.c.state_hash == state_hash)).rowcount
@@ -50,10 +54,17 @@ def get_linked_user(conn: Connection, provider: str, subject: str) -> dict | Non
     return dict(row) if row else None
 
 
-def link_account(conn: Connection, *, provider: str, subject: str, user_id: str, email: str | None, now: int) -> None:
+def link_account(
+    conn: Connection, *, provider: str, subject: str, user_id: str, email: str | None, now: int
+) -> None:
     conn.execute(
         sso_accounts.insert().values(
-            provider=provider, subject=subject, user_id=user_id, email=email, created_at=now, last_login_at=now
+            provider=provider,
+            subject=subject,
+            user_id=user_id,
+            email=email,
+            created_at=now,
+            last_login_at=now,
         )
     )
 

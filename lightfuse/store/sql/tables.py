@@ -38,7 +38,10 @@ metadata = MetaData(
 
 
 def _times() -> list[Column]:
-    return [Column("created_at", BigInteger, nullable=False), Column("updated_at", BigInteger, nullable=False)]
+    return [
+        Column("created_at", BigInteger, nullable=False),
+        Column("updated_at", BigInteger, nullable=False),
+    ]
 
 
 organizations = Table(
@@ -298,8 +301,17 @@ observations = Table(
     # the dashboard's usage and model latencies read only this index: distinct model names by seeks, then per
     # day one range per model in model order (a GROUP BY without a sort) and one range for the rows without a
     # model (NULL sorts first); durations from start/end_time (0005)
-    Index("ix_observations_project_model_time", "project_id", "provided_model_name", "start_time", "end_time",
-          "input_tokens", "output_tokens", "total_tokens", "total_cost"),
+    Index(
+        "ix_observations_project_model_time",
+        "project_id",
+        "provided_model_name",
+        "start_time",
+        "end_time",
+        "input_tokens",
+        "output_tokens",
+        "total_tokens",
+        "total_cost",
+    ),
 )
 
 scores = Table(
@@ -333,7 +345,7 @@ scores = Table(
 
 # The raw event log: every accepted ingestion event, committed with the merged rows before it is acknowledged.
 # An entity's events are replayed when an older event arrives after newer ones were merged (see
-# services/ingestion_pipeline.py). Bodies are kept without input/output - the bulk of the bytes - because the
+# services/ingestion/pipeline.py). Bodies are kept without input/output - the bulk of the bytes - because the
 # only rule IO follows is "latest truthy value", which the row answers by itself with input/output_event_ts.
 # The key leads with the entity row's created_at (immutable, taken when the row is first written) rather than
 # the entity id: a new entity's events then land at the end of the index instead of at a random page. Keyed by

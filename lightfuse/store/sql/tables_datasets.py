@@ -30,7 +30,10 @@ from lightfuse.store.sql.tables import Json, metadata
 
 
 def _times() -> list[Column]:
-    return [Column("created_at", BigInteger, nullable=False), Column("updated_at", BigInteger, nullable=False)]
+    return [
+        Column("created_at", BigInteger, nullable=False),
+        Column("updated_at", BigInteger, nullable=False),
+    ]
 
 
 def _project() -> Column:

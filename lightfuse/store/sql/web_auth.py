@@ -24,8 +24,12 @@ def get_live_session(conn: Connection, id_hash: str, now: int) -> dict | None:
     """The session row joined with its user's row, or None when it is unknown, revoked or expired."""
     stmt = (
         select(
-            web_sessions.c.user_id, web_sessions.c.last_seen_at, web_sessions.c.expires_at,
-            users.c.email, users.c.name, users.c.admin,
+            web_sessions.c.user_id,
+            web_sessions.c.last_seen_at,
+            web_sessions.c.expires_at,
+            users.c.email,
+            users.c.name,
+            users.c.admin,
         )
         .join(users, users.c.id == web_sessions.c.user_id)
         .where(

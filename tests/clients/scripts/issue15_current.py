@@ -43,21 +43,28 @@ META = {"count": "0", "items": ["yo"], "nested": {"a": {"b": 1}, "s": "1"}, "tex
 # --- prompts: a generation linked with prompt= ---------------------------------------------------------------
 text_prompt = lf.create_prompt(name=f"greet-{suffix}", prompt="Hello {{name}}", labels=["production"])
 chat_prompt = lf.create_prompt(
-    name=f"chat-{suffix}", type="chat", prompt=[{"role": "system", "content": "Be brief, {{name}}."}],
+    name=f"chat-{suffix}",
+    type="chat",
+    prompt=[{"role": "system", "content": "Be brief, {{name}}."}],
     labels=["production"],
 )
-out["prompts"] = {"text": [text_prompt.name, text_prompt.version], "chat": [chat_prompt.name, chat_prompt.version]}
+out["prompts"] = {
+    "text": [text_prompt.name, text_prompt.version],
+    "chat": [chat_prompt.name, chat_prompt.version],
+}
 
 with propagate_attributes(metadata={"tenant": "acme", "build": "123"}):
     with lf.start_as_current_observation(as_type="span", name="root", metadata=META) as root:
         out["trace_id"] = lf.get_current_trace_id()
         out["root"] = root.id
-        with lf.start_as_current_observation(as_type="generation", name="text-gen", model="gpt-4o",
-                                             prompt=text_prompt) as gen:
+        with lf.start_as_current_observation(
+            as_type="generation", name="text-gen", model="gpt-4o", prompt=text_prompt
+        ) as gen:
             out["text_gen"] = gen.id
             gen.update(output="Hello Ada")
-        with lf.start_as_current_observation(as_type="generation", name="chat-gen", model="gpt-4o",
-                                             prompt=chat_prompt) as gen:
+        with lf.start_as_current_observation(
+            as_type="generation", name="chat-gen", model="gpt-4o", prompt=chat_prompt
+        ) as gen:
             out["chat_gen"] = gen.id
             gen.update(output="ok")
 
@@ -68,8 +75,9 @@ dataset = f"scalars-{suffix}"
 lf.create_dataset(name=dataset)
 values = [(5, 3.5), (True, None), ("plain text", [1, "a", None]), (None, 0)]
 for n, (value_in, value_out) in enumerate(values):
-    lf.create_dataset_item(dataset_name=dataset, id=f"{suffix}-{n}", input=value_in, expected_output=value_out,
-                           metadata={"n": n})
+    lf.create_dataset_item(
+        dataset_name=dataset, id=f"{suffix}-{n}", input=value_in, expected_output=value_out, metadata={"n": n}
+    )
 got = lf.get_dataset(dataset)
 out["dataset_items"] = sorted([[i.id, i.input, i.expected_output] for i in got.items])
 if major >= 5:  # a versioned read, as a versioned experiment run does it

@@ -39,8 +39,9 @@ dataset = f"scalars-{suffix}"
 lf.create_dataset(name=dataset)
 values = [(5, 3.5), (True, None), ("plain text", [1, "a", None]), (None, 0)]
 for n, (value_in, value_out) in enumerate(values):
-    lf.create_dataset_item(dataset_name=dataset, id=f"{suffix}-{n}", input=value_in, expected_output=value_out,
-                           metadata={"n": n})
+    lf.create_dataset_item(
+        dataset_name=dataset, id=f"{suffix}-{n}", input=value_in, expected_output=value_out, metadata={"n": n}
+    )
 got = lf.get_dataset(dataset)
 out["dataset_items"] = sorted([[i.id, i.input, i.expected_output] for i in got.items])
 out["expected_items"] = sorted([[f"{suffix}-{n}", a, b] for n, (a, b) in enumerate(values)])

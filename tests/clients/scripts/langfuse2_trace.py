@@ -47,4 +47,8 @@ generation.score(name="correct", value=1, data_type="BOOLEAN")
 trace.score(name="tone", value="friendly", data_type="CATEGORICAL")
 lf.flush()
 lf.shutdown()
-print(json.dumps({"trace_id": trace.id, "span_id": span.id, "generation_id": generation.id, "failed_id": failed.id}))
+print(
+    json.dumps(
+        {"trace_id": trace.id, "span_id": span.id, "generation_id": generation.id, "failed_id": failed.id}
+    )
+)

@@ -46,8 +46,11 @@ lf.create_dataset(name=name, description="capital cities", metadata={"owner": "e
 item_ids = []
 for country, capital in CAPITALS.items():
     item = lf.create_dataset_item(
-        dataset_name=name, id=f"{suffix}-{country.lower()}", input={"country": country},
-        expected_output=capital, metadata={"continent": "Europe"},
+        dataset_name=name,
+        id=f"{suffix}-{country.lower()}",
+        input={"country": country},
+        expected_output=capital,
+        metadata={"continent": "Europe"},
     )
     item_ids.append(item.id)
 
@@ -61,17 +64,22 @@ def task(*, item, **kwargs):
 
 
 def exact_match(*, input, output, expected_output=None, **kwargs):
-    return Evaluation(name="exact_match", value=1.0 if output == expected_output else 0.0,
-                      comment=f"{output} vs {expected_output}")
+    return Evaluation(
+        name="exact_match",
+        value=1.0 if output == expected_output else 0.0,
+        comment=f"{output} vs {expected_output}",
+    )
 
 
 run_name = f"run-{suffix}"
-result = dataset.run_experiment(name="capitals", run_name=run_name, description="baseline", task=task,
-                                evaluators=[exact_match])
+result = dataset.run_experiment(
+    name="capitals", run_name=run_name, description="baseline", task=task, evaluators=[exact_match]
+)
 
 media = LangfuseMedia(content_bytes=PNG, content_type="image/png")
-with lf.start_as_current_observation(name="describe-image", input={"image": media, "question": "What is it?"}
-                                     ) as span:
+with lf.start_as_current_observation(
+    name="describe-image", input={"image": media, "question": "What is it?"}
+) as span:
     media_trace_id = span.trace_id
     span.update(output="a single pixel")
 
@@ -80,14 +88,18 @@ lf.shutdown()
 if errors.records:
     sys.exit("SDK reported errors:\n" + "\n".join(errors.records))
 
-print(json.dumps({
-    "dataset_name": name,
-    "dataset_id": dataset.id,
-    "item_ids": item_ids,
-    "run_name": run_name,
-    "experiment_id": result.experiment_id,
-    "item_trace_ids": sorted(r.trace_id for r in result.item_results if r.trace_id),
-    "media_trace_id": media_trace_id,
-    "media_id": media._media_id,
-    "png_b64": base64.b64encode(PNG).decode(),
-}))
+print(
+    json.dumps(
+        {
+            "dataset_name": name,
+            "dataset_id": dataset.id,
+            "item_ids": item_ids,
+            "run_name": run_name,
+            "experiment_id": result.experiment_id,
+            "item_trace_ids": sorted(r.trace_id for r in result.item_results if r.trace_id),
+            "media_trace_id": media_trace_id,
+            "media_id": media._media_id,
+            "png_b64": base64.b64encode(PNG).decode(),
+        }
+    )
+)

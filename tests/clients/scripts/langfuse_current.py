@@ -113,8 +113,9 @@ with propagate_attributes(
     pipeline(QUESTION)
 
 # scores through the API: by id, for an observation (BOOLEAN) and the trace (NUMERIC)
-lf.create_score(name="correct", value=1, data_type="BOOLEAN", trace_id=ids["trace_id"],
-                observation_id=ids["summarise"])
+lf.create_score(
+    name="correct", value=1, data_type="BOOLEAN", trace_id=ids["trace_id"], observation_id=ids["summarise"]
+)
 lf.create_score(name="latency-ok", value=3, trace_id=ids["trace_id"], comment="numeric by id")
 lf.flush()
 lf.shutdown()

@@ -46,8 +46,9 @@ else:
     lf = Langfuse(flush_interval=0.5)
     if not lf.auth_check():
         sys.exit("auth_check failed")
-    with lf.start_as_current_observation(name="describe-image",
-                                         input={"image": media, "question": "What is it?"}) as span:
+    with lf.start_as_current_observation(
+        name="describe-image", input={"image": media, "question": "What is it?"}
+    ) as span:
         trace_id = span.trace_id
         span.update(output="a single pixel")
 
@@ -56,4 +57,6 @@ lf.shutdown()
 if errors.records:
     sys.exit("SDK reported errors:\n" + "\n".join(errors.records))
 
-print(json.dumps({"trace_id": trace_id, "media_id": media._media_id, "png_b64": base64.b64encode(PNG).decode()}))
+print(
+    json.dumps({"trace_id": trace_id, "media_id": media._media_id, "png_b64": base64.b64encode(PNG).decode()})
+)

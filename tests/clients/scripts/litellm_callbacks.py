@@ -72,8 +72,11 @@ try:
         model="gpt-4o",
         messages=MESSAGES,
         mock_response=Exception(failure_text),
-        metadata={"generation_name": "answer-failed", "trace_name": "litellm-chat-failed",
-                  "trace_user_id": USER},
+        metadata={
+            "generation_name": "answer-failed",
+            "trace_name": "litellm-chat-failed",
+            "trace_user_id": USER,
+        },
     )
 except Exception as exc:  # the mocked provider error surfaces to the caller, as a real one would
     raised = f"{type(exc).__name__}: {exc}"
@@ -98,7 +101,9 @@ def _flush() -> None:
         if hasattr(provider, "force_flush"):
             provider.force_flush()
         for cb in litellm.callbacks + litellm._async_success_callback + litellm.success_callback:
-            tp = getattr(cb, "_tracer_provider", None) or getattr(getattr(cb, "tracer", None), "_provider", None)
+            tp = getattr(cb, "_tracer_provider", None) or getattr(
+                getattr(cb, "tracer", None), "_provider", None
+            )
             if tp is not None and hasattr(tp, "force_flush"):
                 tp.force_flush()
 
@@ -106,12 +111,19 @@ def _flush() -> None:
 _flush()
 if errors.records:
     sys.exit("callback reported errors:\n" + "\n".join(errors.records))
-print(json.dumps({
-    "user_id": USER,
-    "session_id": f"litellm-session-{RUN}",
-    "failure_text": failure_text,
-    "raised": raised,
-    "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
-              "total_tokens": usage.total_tokens},
-    "answer": ANSWER,
-}))
+print(
+    json.dumps(
+        {
+            "user_id": USER,
+            "session_id": f"litellm-session-{RUN}",
+            "failure_text": failure_text,
+            "raised": raised,
+            "usage": {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "total_tokens": usage.total_tokens,
+            },
+            "answer": ANSWER,
+        }
+    )
+)

@@ -78,24 +78,34 @@ with tracer.start_as_current_span("agent-run") as root:
     ids["genai_root"] = hexid(root.get_span_context().span_id, 16)
     with tracer.start_as_current_span("chat gpt-4o", kind=SpanKind.CLIENT) as chat:
         ids["genai_chat"] = hexid(chat.get_span_context().span_id, 16)
-        chat.set_attributes({
-            "gen_ai.operation.name": "chat",
-            "gen_ai.system": "openai",
-            "gen_ai.request.model": "gpt-4o",
-            "gen_ai.request.temperature": 0.3,
-            "gen_ai.request.max_tokens": 256,
-            "gen_ai.usage.input_tokens": 1000,
-            "gen_ai.usage.output_tokens": 200,
-            "gen_ai.usage.cache_read.input_tokens": 400,
-            "gen_ai.input.messages": json.dumps([{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]),
-            "gen_ai.output.messages": json.dumps(
-                [{"role": "assistant", "parts": [{"type": "text", "content": "hello"}]}]
-            ),
-        })
+        chat.set_attributes(
+            {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.system": "openai",
+                "gen_ai.request.model": "gpt-4o",
+                "gen_ai.request.temperature": 0.3,
+                "gen_ai.request.max_tokens": 256,
+                "gen_ai.usage.input_tokens": 1000,
+                "gen_ai.usage.output_tokens": 200,
+                "gen_ai.usage.cache_read.input_tokens": 400,
+                "gen_ai.input.messages": json.dumps(
+                    [{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]
+                ),
+                "gen_ai.output.messages": json.dumps(
+                    [{"role": "assistant", "parts": [{"type": "text", "content": "hello"}]}]
+                ),
+            }
+        )
     with tracer.start_as_current_span("execute_tool search") as tool:
         ids["genai_tool"] = hexid(tool.get_span_context().span_id, 16)
-        tool.set_attributes({"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search",
-                             "gen_ai.tool.call.arguments": '{"q": "otel"}', "gen_ai.tool.call.result": "3 hits"})
+        tool.set_attributes(
+            {
+                "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": "search",
+                "gen_ai.tool.call.arguments": '{"q": "otel"}',
+                "gen_ai.tool.call.result": "3 hits",
+            }
+        )
     try:
         with tracer.start_as_current_span("flaky-step") as flaky:
             ids["genai_error"] = hexid(flaky.get_span_context().span_id, 16)
@@ -107,29 +117,35 @@ provider.shutdown()
 
 # --- 2. OpenInference, protobuf + deflate, plain /v1/traces, header given to the exporter ----------------
 oi_exporter = Recording(
-    OTLPSpanExporter(endpoint=f"{BASE}/v1/traces", headers={"Authorization": BASIC}, compression=Compression.Deflate)
+    OTLPSpanExporter(
+        endpoint=f"{BASE}/v1/traces", headers={"Authorization": BASIC}, compression=Compression.Deflate
+    )
 )
 provider = provider_for(oi_exporter, "openinference-app")
 tracer = provider.get_tracer("openinference.instrumentation.openai", "0.1.0")
 with tracer.start_as_current_span("math-chain") as chain:
-    chain.set_attributes({"openinference.span.kind": "CHAIN", "input.value": "What is 2+2?", "output.value": "4"})
+    chain.set_attributes(
+        {"openinference.span.kind": "CHAIN", "input.value": "What is 2+2?", "output.value": "4"}
+    )
     ids["oi_trace"] = hexid(chain.get_span_context().trace_id, 32)
     ids["oi_chain"] = hexid(chain.get_span_context().span_id, 16)
     with tracer.start_as_current_span("ChatCompletion") as llm:
         ids["oi_llm"] = hexid(llm.get_span_context().span_id, 16)
-        llm.set_attributes({
-            "openinference.span.kind": "LLM",
-            "llm.model_name": "gpt-4o-mini",
-            "llm.invocation_parameters": json.dumps({"temperature": 0}),
-            "llm.token_count.prompt": 100,
-            "llm.token_count.completion": 50,
-            "llm.token_count.total": 150,
-            "input.value": json.dumps({"messages": [{"role": "user", "content": "What is 2+2?"}]}),
-            "input.mime_type": "application/json",
-            "output.value": "4",
-            "llm.input_messages.0.message.role": "user",
-            "llm.input_messages.0.message.content": "What is 2+2?",
-        })
+        llm.set_attributes(
+            {
+                "openinference.span.kind": "LLM",
+                "llm.model_name": "gpt-4o-mini",
+                "llm.invocation_parameters": json.dumps({"temperature": 0}),
+                "llm.token_count.prompt": 100,
+                "llm.token_count.completion": 50,
+                "llm.token_count.total": 150,
+                "input.value": json.dumps({"messages": [{"role": "user", "content": "What is 2+2?"}]}),
+                "input.mime_type": "application/json",
+                "output.value": "4",
+                "llm.input_messages.0.message.role": "user",
+                "llm.input_messages.0.message.content": "What is 2+2?",
+            }
+        )
 provider.force_flush()
 provider.shutdown()
 
@@ -143,14 +159,16 @@ with tracer.start_as_current_span("pipeline") as top:
     ids["json_root"] = hexid(top.get_span_context().span_id, 16)
     with tracer.start_as_current_span("chat claude") as gen:
         ids["json_gen"] = hexid(gen.get_span_context().span_id, 16)
-        gen.set_attributes({
-            "gen_ai.operation.name": "chat",
-            "gen_ai.request.model": "gpt-4o",
-            "gen_ai.usage.input_tokens": 2000,
-            "gen_ai.usage.output_tokens": 100,
-            "gen_ai.usage.cost": 0.5,  # provided cost wins over the model price
-            "langfuse.observation.level": "WARNING",
-        })
+        gen.set_attributes(
+            {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.request.model": "gpt-4o",
+                "gen_ai.usage.input_tokens": 2000,
+                "gen_ai.usage.output_tokens": 100,
+                "gen_ai.usage.cost": 0.5,  # provided cost wins over the model price
+                "langfuse.observation.level": "WARNING",
+            }
+        )
         gen.set_status(Status(StatusCode.ERROR, "partial answer"))
 provider.force_flush()
 request = MessageToDict(encode_spans(memory.get_finished_spans()))
@@ -172,7 +190,9 @@ def hex_ids(node):
 hex_ids(request)
 ids["json_int_as_string"] = any(
     "intValue" in a["value"] and isinstance(a["value"]["intValue"], str)
-    for rs in request["resourceSpans"] for ss in rs["scopeSpans"] for sp in ss["spans"]
+    for rs in request["resourceSpans"]
+    for ss in rs["scopeSpans"]
+    for sp in ss["spans"]
     for a in sp.get("attributes", [])
 )
 response = requests.post(

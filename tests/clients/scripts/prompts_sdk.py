@@ -38,7 +38,9 @@ created = lf.create_prompt(
     commit_message="first version",
 )
 out["created_v1"] = describe(created)
-out["created_v2"] = describe(lf.create_prompt(name=NAME, prompt="Hi {{name}} ({{place}})", labels=["staging"]))
+out["created_v2"] = describe(
+    lf.create_prompt(name=NAME, prompt="Hi {{name}} ({{place}})", labels=["staging"])
+)
 
 default = lf.get_prompt(NAME, cache_ttl_seconds=0)
 out["default"] = describe(default)

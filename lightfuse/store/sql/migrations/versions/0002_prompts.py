@@ -54,12 +54,17 @@ def upgrade() -> None:
         sa.Column("child_version", sa.Integer(), nullable=True),
         sa.Column("child_label", sa.String(length=64), nullable=True),
         sa.ForeignKeyConstraint(
-            ["parent_id"], ["prompts.id"], name=op.f("fk_prompt_dependencies_parent_id_prompts"), ondelete="CASCADE"
+            ["parent_id"],
+            ["prompts.id"],
+            name=op.f("fk_prompt_dependencies_parent_id_prompts"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("dependency_rowid", name=op.f("pk_prompt_dependencies")),
     )
     op.create_index(
-        op.f("ix_prompt_dependencies_project_id_child_name"), "prompt_dependencies", ["project_id", "child_name"]
+        op.f("ix_prompt_dependencies_project_id_child_name"),
+        "prompt_dependencies",
+        ["project_id", "child_name"],
     )
     op.create_index(op.f("ix_prompt_dependencies_parent_id"), "prompt_dependencies", ["parent_id"])
 
@@ -68,7 +73,10 @@ def upgrade() -> None:
         sa.Column("project_id", sa.String(length=64), nullable=False),
         sa.Column("revision", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["project_id"], ["projects.id"], name=op.f("fk_prompt_revisions_project_id_projects"), ondelete="CASCADE"
+            ["project_id"],
+            ["projects.id"],
+            name=op.f("fk_prompt_revisions_project_id_projects"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("project_id", name=op.f("pk_prompt_revisions")),
     )

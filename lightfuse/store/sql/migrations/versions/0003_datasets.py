@@ -68,7 +68,10 @@ def upgrade() -> None:
         sa.Column("is_deleted", sa.Boolean(), nullable=False),
         *_times(),
         sa.ForeignKeyConstraint(
-            ["dataset_id"], ["datasets.id"], ondelete="CASCADE", name=op.f("fk_dataset_items_dataset_id_datasets")
+            ["dataset_id"],
+            ["datasets.id"],
+            ondelete="CASCADE",
+            name=op.f("fk_dataset_items_dataset_id_datasets"),
         ),
         sa.PrimaryKeyConstraint("project_id", "id", "valid_from", name=op.f("pk_dataset_items")),
     )
@@ -94,7 +97,10 @@ def upgrade() -> None:
         *_times(),
         _project_fk("dataset_runs"),
         sa.ForeignKeyConstraint(
-            ["dataset_id"], ["datasets.id"], ondelete="CASCADE", name=op.f("fk_dataset_runs_dataset_id_datasets")
+            ["dataset_id"],
+            ["datasets.id"],
+            ondelete="CASCADE",
+            name=op.f("fk_dataset_runs_dataset_id_datasets"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dataset_runs")),
         sa.UniqueConstraint("dataset_id", "name", name=op.f("uq_dataset_runs_dataset_id_name")),
@@ -225,7 +231,10 @@ def upgrade() -> None:
             name=op.f("fk_annotation_queue_assignments_queue_id_annotation_queues"),
         ),
         sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], ondelete="CASCADE", name=op.f("fk_annotation_queue_assignments_user_id_users")
+            ["user_id"],
+            ["users.id"],
+            ondelete="CASCADE",
+            name=op.f("fk_annotation_queue_assignments_user_id_users"),
         ),
         sa.PrimaryKeyConstraint("queue_id", "user_id", name=op.f("pk_annotation_queue_assignments")),
     )

@@ -19,11 +19,19 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index(op.f("ix_observations_project_id_trace_id_start_time"), "observations",
-                    ["project_id", "trace_id", "start_time"], unique=False)
+    op.create_index(
+        op.f("ix_observations_project_id_trace_id_start_time"),
+        "observations",
+        ["project_id", "trace_id", "start_time"],
+        unique=False,
+    )
     op.drop_index(op.f("ix_observations_project_id_trace_id"), table_name="observations")
-    op.create_index(op.f("ix_scores_project_id_trace_id_timestamp"), "scores",
-                    ["project_id", "trace_id", "timestamp"], unique=False)
+    op.create_index(
+        op.f("ix_scores_project_id_trace_id_timestamp"),
+        "scores",
+        ["project_id", "trace_id", "timestamp"],
+        unique=False,
+    )
     op.drop_index(op.f("ix_scores_project_id_trace_id"), table_name="scores")
     op.create_index(op.f("ix_traces_project_id_name"), "traces", ["project_id", "name"], unique=False)
 
@@ -32,6 +40,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_traces_project_id_name"), table_name="traces")
     op.create_index(op.f("ix_scores_project_id_trace_id"), "scores", ["project_id", "trace_id"], unique=False)
     op.drop_index(op.f("ix_scores_project_id_trace_id_timestamp"), table_name="scores")
-    op.create_index(op.f("ix_observations_project_id_trace_id"), "observations", ["project_id", "trace_id"],
-                    unique=False)
+    op.create_index(
+        op.f("ix_observations_project_id_trace_id"), "observations", ["project_id", "trace_id"], unique=False
+    )
     op.drop_index(op.f("ix_observations_project_id_trace_id_start_time"), table_name="observations")

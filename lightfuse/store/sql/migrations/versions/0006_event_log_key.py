@@ -19,7 +19,16 @@ down_revision = "0005_dashboard_indexes"
 branch_labels = None
 depends_on = None
 
-_COLUMNS = ("project_id", "entity_kind", "entity_id", "event_id", "event_type", "event_ts", "body", "received_at")
+_COLUMNS = (
+    "project_id",
+    "entity_kind",
+    "entity_id",
+    "event_id",
+    "event_type",
+    "event_ts",
+    "body",
+    "received_at",
+)
 
 
 def _create(name: str, pk_name: str, with_created_at: bool) -> None:
@@ -38,8 +47,11 @@ def _create(name: str, pk_name: str, with_created_at: bool) -> None:
         sa.Column("body", json_type, nullable=False),
         sa.Column("received_at", sa.BigInteger(), nullable=False),
     ]
-    key = ["project_id", "entity_kind"] + (["entity_created_at"] if with_created_at else []) + ["entity_id",
-                                                                                                 "event_id"]
+    key = (
+        ["project_id", "entity_kind"]
+        + (["entity_created_at"] if with_created_at else [])
+        + ["entity_id", "event_id"]
+    )
     op.create_table(name, *columns, sa.PrimaryKeyConstraint(*key, name=pk_name))
 
 
@@ -69,6 +81,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     _create("ingestion_events_0005", "pk_ingestion_events_0005", with_created_at=False)
     cols = ", ".join(_COLUMNS)
-    op.execute(f"INSERT INTO ingestion_events_0005 ({cols}) SELECT {cols} FROM ingestion_events "
-               "WHERE true ON CONFLICT DO NOTHING")
+    op.execute(
+        f"INSERT INTO ingestion_events_0005 ({cols}) SELECT {cols} FROM ingestion_events "
+        "WHERE true ON CONFLICT DO NOTHING"
+    )
     _swap("ingestion_events_0005", "pk_ingestion_events_0005")

@@ -26,8 +26,9 @@ def upgrade() -> None:
         sa.Column("last_seen_at", sa.BigInteger(), nullable=False),
         sa.Column("expires_at", sa.BigInteger(), nullable=False),
         sa.Column("revoked_at", sa.BigInteger(), nullable=True),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_web_sessions_user_id_users"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_web_sessions_user_id_users"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id_hash", name=op.f("pk_web_sessions")),
     )
     op.create_index(op.f("ix_web_sessions_user_id"), "web_sessions", ["user_id"], unique=False)
@@ -40,7 +41,9 @@ def upgrade() -> None:
         sa.Column("locked_until", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_auth_throttle")),
     )
-    op.create_index(op.f("ix_auth_throttle_last_failure_at"), "auth_throttle", ["last_failure_at"], unique=False)
+    op.create_index(
+        op.f("ix_auth_throttle_last_failure_at"), "auth_throttle", ["last_failure_at"], unique=False
+    )
 
 
 def downgrade() -> None:

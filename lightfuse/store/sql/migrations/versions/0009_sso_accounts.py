@@ -27,8 +27,9 @@ def upgrade() -> None:
         sa.Column("email", sa.String(320), nullable=True),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("last_login_at", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_sso_accounts_user_id_users"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_sso_accounts_user_id_users"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("provider", "subject", name=op.f("pk_sso_accounts")),
     )
     op.create_index(op.f("ix_sso_accounts_user_id"), "sso_accounts", ["user_id"], unique=False)

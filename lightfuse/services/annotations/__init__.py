@@ -1,0 +1,1 @@
+"""Comments and annotation queues (see README.md)."""

@@ -1,0 +1,1 @@
+"""API keys, request authentication and role-based access (see README.md)."""

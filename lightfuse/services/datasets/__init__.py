@@ -1,0 +1,1 @@
+"""Datasets, dataset items, runs and experiments (see README.md)."""

@@ -1,0 +1,1 @@
+"""Ingestion: batch and OTLP events validated, merged and committed (see README.md)."""

@@ -1,0 +1,1 @@
+"""Media uploads and downloads on either blob store (see README.md)."""

@@ -1,0 +1,1 @@
+"""Operating the server: Prometheus metrics, health, self-tracing (see README.md)."""

@@ -1,0 +1,1 @@
+"""Prompt management: versions, labels, dependencies and the read cache (see README.md)."""

@@ -1,0 +1,1 @@
+"""Tracing reads: traces, observations, sessions, scores and dashboards (see README.md)."""

@@ -1,0 +1,1 @@
+"""SQL of the trace store: writes of the ingestion writer, reads, analytics (see store/README.md)."""
