@@ -160,6 +160,16 @@ def test_domain_table_is_acyclic():
         visit(domain, ())
 
 
+def test_readmes_state_the_same_rules():
+    # each domain README has one line "May use: `a`, `b`" (or "May use: no other domain")
+    for domain, allowed in DOMAINS.items():
+        readme = SERVICES / domain / "README.md"
+        lines = [line for line in readme.read_text().splitlines() if line.startswith("May use:")]
+        assert len(lines) == 1, f"{readme}: one 'May use:' line expected"
+        stated = {word.strip("`,.") for word in lines[0].split(":", 1)[1].split() if word.startswith("`")}
+        assert stated == allowed, f"{readme} says {sorted(stated)}, the table says {sorted(allowed)}"
+
+
 def test_the_domain_check_sees_violations(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text(
