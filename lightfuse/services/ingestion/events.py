@@ -5,7 +5,7 @@ a :class:`ValidEvent`, an :class:`EventError` (a per-event 207 entry) or ``None`
 
 Validation is hand-written rather than pydantic because it runs once per event on the request path and the
 schemas are small: a ``key -> (path, validator)`` table per body type, applied to the keys actually sent. The
-field validators (``event_fields``) return the cleaned value or raise :class:`Invalid`; ``validate_event`` also
+field validators (``fields``) return the cleaned value or raise :class:`Invalid`; ``validate_event`` also
 catches *any* exception, so that hostile input can never turn into a 500 for the whole batch.
 """
 

@@ -2,7 +2,7 @@
 
 Every validator takes ``(value, path)`` and returns the cleaned value or raises :class:`Invalid` with the detail
 reported to the client; ``None`` never reaches one (every field is nullable, and the caller handles it).
-``ingestion_events`` assembles them into the body schemas. Pure functions only: no I/O, no clock.
+``events`` assembles them into the body schemas. Pure functions only: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -294,7 +294,7 @@ v_data_type = _enum(SCORE_DATA_TYPES)
 v_source = _enum(SCORE_SOURCES)
 
 
-# the validators by the names the body schemas use ("key:name" words, see ingestion_events._fields)
+# the validators by the names the body schemas use ("key:name" words, see events._fields)
 VALIDATORS: dict[str, Validator] = {
     "any": v_any,
     "str": v_str,

@@ -1,6 +1,6 @@
 """Prompt management service (api-semantics 6): versions and labels, tags, dependent checks, read cache.
 
-Rules kept here (content validation and dependency resolution live in ``prompt_content.py``):
+Rules kept here (content validation and dependency resolution live in ``content.py``):
 
 * a new version is max(version)+1 of its name, takes the given labels plus ``latest``, and those labels leave
   every other version (a label lives on one version of a name); the type of a name never changes;

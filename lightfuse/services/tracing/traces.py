@@ -4,7 +4,7 @@ Store rows (epoch ms, parsed JSON) become the Langfuse API objects here (api-sem
 names, ISO times with milliseconds and ``Z``, and the sentinels for field groups a caller left out
 (latency/totalCost ``-1``, ``[]`` for observations/scores, ``null`` IO and ``{}`` metadata) - Langfuse clients
 rely on those keys being present. The v1 observation object (``ObservationsView``) is built here too because
-the trace detail embeds it; observation lists live in ``observation_reads``.
+the trace detail embeds it; observation lists live in ``observations``.
 
 Errors: ``QueryError`` (a ValueError) for a request the client got wrong, ``NotFoundError`` for a missing
 entity; the API layer turns them into 400 / 404.

@@ -1,4 +1,4 @@
-"""Reads of traces, sessions and the legacy daily metrics on SQLite and Postgres (observations: observation_reads).
+"""Reads of traces, sessions and the legacy daily metrics on SQLite and Postgres (observations: observations.py).
 
 Every function takes the project id and scopes every table it touches to it. Rows come back as the dicts of
 ``tracing_writes.row_from_db`` (IO parsed, times in epoch ms); the service layer shapes them for the API.
