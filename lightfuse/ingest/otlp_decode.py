@@ -412,7 +412,7 @@ def _convert_json(doc: dict) -> list[dict]:
             if not isinstance(ss, dict):
                 continue
             swhere = f"{rwhere}.scopeSpans[{si}]"
-            scope = ss.get("scope") if isinstance(ss.get("scope"), dict) else {}
+            scope = raw_scope if isinstance(raw_scope := ss.get("scope"), dict) else {}
             name, version = scope.get("name"), scope.get("version")
             spans: list[dict] = []
             for pi, sp in enumerate(_json_list(ss.get("spans"), f"{swhere}.spans")):
@@ -456,7 +456,7 @@ def _convert_json_span(sp: Any, where: str) -> dict:
                 "attributes": _json_attrs(ev.get("attributes"), f"{where}.events[{ei}]"),
             }
         )
-    status = sp.get("status") if isinstance(sp.get("status"), dict) else {}
+    status = raw_status if isinstance(raw_status := sp.get("status"), dict) else {}
     message = status.get("message")
     name = sp.get("name")
     kind = sp.get("kind")

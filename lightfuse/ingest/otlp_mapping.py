@@ -122,6 +122,7 @@ def map_export(resource_spans: list[dict], now_ms: int) -> MappedExport:
                 if kind != _SHALLOW:
                     if best is not None and best[0] == _SHALLOW:
                         events[best[1]] = None
+                    assert trace_body is not None  # _map_span gives a trace body for every kind but _SHALLOW
                     idx = emit(_trace_event(tid, obs_body["id"], trace_body))
                     traces[tid] = (kind, idx, start)
                 elif best is None or (best[0] == _SHALLOW and start < best[2]):
@@ -142,7 +143,11 @@ def map_export(resource_spans: list[dict], now_ms: int) -> MappedExport:
                 else:
                     index_by_id[oid] = len(events)
                     events.append(observation)
-    shallow = {tid: events[idx]["id"] for tid, (kind, idx, _start) in traces.items() if kind == _SHALLOW}
+    shallow = {
+        tid: event["id"]
+        for tid, (kind, idx, _start) in traces.items()
+        if kind == _SHALLOW and (event := events[idx]) is not None
+    }
     return MappedExport([e for e in events if e is not None], list(traces), shallow)
 
 
@@ -325,6 +330,7 @@ def _fill_trace_body(
     span_events: list[dict],
 ) -> None:
     trace_name = attrs.get("langfuse.trace.name")
+    name: str | None
     if kind == _TRACE:
         name = trace_name if isinstance(trace_name, str) and trace_name else obs_name
     else:
