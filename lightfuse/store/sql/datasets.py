@@ -162,7 +162,7 @@ def list_items(
     source_trace_id: str | None,
     source_observation_id: str | None,
     version_ms: int | None,
-    limit: int,
+    limit: int | None,
     offset: int,
 ) -> tuple[list[dict], int]:
     """ACTIVE items (live, or as of ``version_ms``), newest first."""

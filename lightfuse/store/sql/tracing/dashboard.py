@@ -219,7 +219,7 @@ def _usage_rows(
             yield (d, *row)
 
 
-def _trace_days(conn: Connection, project_id: str, from_ms: int | None, to_ms: int | None) -> list[tuple]:
+def _trace_days(conn: Connection, project_id: str, from_ms: int | None, to_ms: int | None) -> Sequence[Any]:
     # traces are ten times fewer than observations and the (project, timestamp) index covers this query: a
     # GROUP BY costs a few ms here, not worth a statement per day
     t = traces.c

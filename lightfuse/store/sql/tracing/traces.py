@@ -32,6 +32,7 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql import FromClause
 
 from lightfuse.store.sql.filters import (
     Condition,
@@ -227,7 +228,7 @@ def _trace_from_where(conn: Connection, q: TraceQuery):
     dialect = conn.dialect.name
     columns, metrics_sq = trace_filter_columns(q.project_id, dialect)
     resolved = columns_used(q.simple, q.advanced, columns)
-    source = traces
+    source: FromClause = traces
     if any(spec.group == "metrics" for spec, _ in resolved):
         source = traces.outerjoin(metrics_sq, metrics_sq.c.trace_id == traces.c.id)
     where = [traces.c.project_id == q.project_id, *compile_filters(resolved, dialect)]

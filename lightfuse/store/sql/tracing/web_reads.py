@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, case, func, or_, select
 
 from lightfuse.store.sql.filters import Condition, QueryError, columns_used, compile_filters
 from lightfuse.store.sql.tables import observations, scores, traces
@@ -73,9 +73,10 @@ def _table_source(conn: Connection, q: TraceTableQuery):
     dialect = conn.dialect.name
     columns, metrics_sq = trace_filter_columns(q.project_id, dialect)
     resolved = columns_used(q.conditions, [], columns)
-    kind, name = TABLE_ORDER_FIELDS.get(q.order_field, (None, None))
-    if kind is None:
+    order = TABLE_ORDER_FIELDS.get(q.order_field)
+    if order is None:
         raise QueryError(f"Cannot sort by '{q.order_field}'. Allowed: {', '.join(TABLE_ORDER_FIELDS)}")
+    kind, name = order
     order_col = columns[name].expr if kind == "metric" else traces.c[name]
     needs_metrics = kind == "metric" or any(spec.group == "metrics" for spec, _ in resolved)
     source = traces.outerjoin(metrics_sq, metrics_sq.c.trace_id == traces.c.id) if needs_metrics else traces
@@ -309,7 +310,7 @@ def user_aggregates(
     """user id -> observation count, tokens and cost of the user's traces (in the same time window)."""
     out: dict[str, dict[str, Any]] = {}
     for chunk in _chunks(user_ids):
-        where = [traces.c.user_id.in_(chunk)]
+        where: list[ColumnElement[bool]] = [traces.c.user_id.in_(chunk)]
         if from_ms is not None:
             where.append(traces.c.timestamp >= from_ms)
         if to_ms is not None:

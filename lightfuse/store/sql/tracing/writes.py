@@ -9,7 +9,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import JSON, Boolean, Connection, Table, delete, select, tuple_
@@ -55,7 +55,10 @@ def row_from_db(kind: str, mapping: Any) -> dict[str, Any]:
     return row
 
 
-def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+_T = TypeVar("_T")
+
+
+def _chunks(items: Sequence[_T]) -> Iterable[Sequence[_T]]:
     for i in range(0, len(items), _CHUNK):
         yield items[i : i + _CHUNK]
 
@@ -277,8 +280,9 @@ def _block_rows(conn: Connection, columns: int) -> int:
     variables per statement than that needs."""
     global _sqlite_variable_limit
     if _sqlite_variable_limit is None:
-        driver = conn.connection.driver_connection
-        _sqlite_variable_limit = driver.getlimit(conn.dialect.dbapi.SQLITE_LIMIT_VARIABLE_NUMBER)
+        driver: Any = conn.connection.driver_connection
+        dbapi: Any = conn.dialect.dbapi
+        _sqlite_variable_limit = driver.getlimit(dbapi.SQLITE_LIMIT_VARIABLE_NUMBER)
     return max(1, min(_MAX_BLOCK_ROWS, _sqlite_variable_limit // columns))
 
 

@@ -10,6 +10,8 @@ take the created_at of their entity (0 for events whose entity row does not exis
 Written by hand; works on SQLite and Postgres.
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
@@ -33,7 +35,7 @@ _COLUMNS = (
 
 def _create(name: str, pk_name: str, with_created_at: bool) -> None:
     json_type = sa.JSON().with_variant(JSONB(), "postgresql")
-    columns = [
+    columns: list[sa.Column[Any]] = [
         sa.Column("project_id", sa.String(64), nullable=False),
         sa.Column("entity_kind", sa.String(16), nullable=False),
     ]
