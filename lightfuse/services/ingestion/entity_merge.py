@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from lightfuse.services.ingestion.events import ValidEvent
 from lightfuse.services.ingestion.merge import (
@@ -56,11 +56,12 @@ def _latest_io(events: list[ValidEvent]) -> dict[str, tuple[int, Any]]:
 
 
 def _merge(kind: str, base, events, project_id: str, now: int, get_config) -> dict | None:
+    # the row TypedDicts describe the merge's output; the writer handles every kind as a plain dict
     if kind == "trace":
-        return merge_trace(base, events, project_id, now)
+        return cast(dict, merge_trace(base, events, project_id, now))
     if kind == "observation":
-        return merge_observation(base, events, project_id, now, lambda: str(uuid.uuid4()))
-    return merge_score(base, events, project_id, now, get_config)
+        return cast(dict, merge_observation(base, events, project_id, now, lambda: str(uuid.uuid4())))
+    return cast(dict | None, merge_score(base, events, project_id, now, get_config))
 
 
 def merge_entity(

@@ -102,7 +102,7 @@ def _reduce_valid_event(event: ValidEvent) -> tuple[Any, tuple[Any, ...]]:
     )
 
 
-ValidEvent.__reduce__ = _reduce_valid_event  # type: ignore[method-assign]
+ValidEvent.__reduce__ = _reduce_valid_event  # type: ignore[assignment]
 
 
 # ---------------------------------------------------------------------------------------------------------

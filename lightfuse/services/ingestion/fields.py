@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 from lightfuse.services.common.rows import LEVELS, SCORE_DATA_TYPES, SCORE_SOURCES
 
@@ -146,7 +146,7 @@ def v_epoch_ms(v: Any, path: str) -> int:
     raise Invalid(f"{path}: expected epoch milliseconds")
 
 
-def _is_number(v: Any) -> bool:
+def _is_number(v: Any) -> TypeGuard[int | float]:
     # bool is an int subclass in Python but a distinct JSON type; NaN/inf never come from JSON.
     if type(v) is int:
         return True

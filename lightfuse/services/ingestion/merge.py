@@ -14,8 +14,8 @@ Values are kept as the JSON values sent (metadata values and input/output are no
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeGuard
 
 from lightfuse.services.common.rows import ObservationRow, ScoreRow, TraceRow
 from lightfuse.services.ingestion.events import ValidEvent
@@ -119,7 +119,7 @@ def _copy_if_not_null(
 
 
 def _finish(
-    row: dict[str, Any], stored: dict[str, Any] | None, events: list[ValidEvent], now_ms: int
+    row: dict[str, Any], stored: Mapping[str, Any] | None, events: list[ValidEvent], now_ms: int
 ) -> None:
     """``events`` in merge order, so the last one is the newest."""
     row["created_at"] = stored.get("created_at", now_ms) if stored else now_ms
@@ -343,12 +343,12 @@ def _empty_score() -> dict[str, Any]:
     }
 
 
-def _is_num(value: Any) -> bool:
+def _is_num(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _check_against_config(
-    data_type: str, value: Any, config: dict[str, Any]
+    data_type: str | None, value: Any, config: dict[str, Any]
 ) -> tuple[float, str | None] | None:
     """Value -> (value, string_value) under a score config, or None when the config rejects it."""
     if data_type == "NUMERIC":

@@ -35,10 +35,11 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from lightfuse.runtime import name_os_thread
 from lightfuse.services.common.clock import now_ms
+from lightfuse.services.common.rows import EntityKind
 from lightfuse.services.ingestion.entity_merge import log_body, merge_entity, needs_replay
 from lightfuse.services.ingestion.events import ValidEvent
 from lightfuse.services.ingestion.storage_health import StorageHealth
@@ -99,7 +100,7 @@ class IngestionPipeline:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._checkpointer = WalCheckpointer(engine)
-        self._conn = None  # the writer thread's own connection
+        self._conn: Connection | None = None  # the writer thread's own connection
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
@@ -270,7 +271,7 @@ class IngestionPipeline:
 
     def _write_project(self, conn, project_id: str, events: list[ValidEvent], tally: BatchTally) -> None:
         now = now_ms()
-        groups: dict[str, dict[str, list[ValidEvent]]] = {"trace": {}, "observation": {}, "score": {}}
+        groups: dict[EntityKind, dict[str, list[ValidEvent]]] = {"trace": {}, "observation": {}, "score": {}}
         type_counts = tally.events
         newest = 0
         for ev in events:
@@ -311,7 +312,7 @@ class IngestionPipeline:
         self,
         conn,
         project_id: str,
-        kind: str,
+        kind: EntityKind,
         by_entity: dict[str, list[ValidEvent]],
         now: int,
         get_config: Callable[[str], dict | None],
@@ -346,7 +347,7 @@ class IngestionPipeline:
             )
             if row is None:
                 continue
-            if kind == "observation":
+            if kind == "observation" and book is not None:
                 row.update(observation_enrichment(row, book))  # the merge's row is ours: no copy needed
             elif kind == "trace" and row.get("session_id"):
                 sessions[row["session_id"]] = {
@@ -430,7 +431,7 @@ def _with_entity_id(ev: ValidEvent, entity_id: str) -> ValidEvent:
     )
 
 
-def _event_from_log(row: dict, kind: str) -> ValidEvent:
+def _event_from_log(row: dict, kind: EntityKind) -> ValidEvent:
     return ValidEvent(
         id=row["event_id"],
         type=row["event_type"],

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import Any, TypeGuard
 
 
-def _is_number(v: Any) -> bool:
+def _is_number(v: Any) -> TypeGuard[int | float]:
     # bool is an int subclass in Python but a distinct JSON type; NaN/inf never come from JSON.
     if type(v) is int:
         return True
@@ -37,6 +37,7 @@ def _as_int(v: Any) -> int | None:
 
 
 def _non_negative_int(v: Any) -> int | None:
+    n: int | None
     if isinstance(v, str):
         m = _PARSE_INT_RE.match(v)
         if m is None:
