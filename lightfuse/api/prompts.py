@@ -124,6 +124,8 @@ def list_prompts(request: Request, auth: PromptAuth, pg: PromptPaging):
 @router.patch("/api/public/v2/prompts/{name:path}/versions/{version}")
 async def update_prompt_version(name: str, version: str, request: Request, auth: PromptAuth):
     number = _int_param(version, "version")
+    if number is None:  # a path segment is never empty; this tells the type checker so
+        raise bad_request("version must be an integer")
     body = await read_json(request)
     try:
         prompt = await run_in_threadpool(_service(request).update_labels, auth.project_id, name, number, body)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request
 
 from lightfuse.services.accounts.web_accounts import ProjectAccess, User
@@ -55,7 +57,7 @@ def table_filters(
     field, _, direction = order.rpartition(".")
     if field not in ORDER_FIELDS or direction not in ("asc", "desc"):
         raise WebError(400, f"Cannot sort by {order!r}")
-    form = {
+    form: dict[str, Any] = {
         "range": range_key,
         "from": qp.get("from") or "",
         "to": qp.get("to") or "",

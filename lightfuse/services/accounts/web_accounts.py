@@ -133,6 +133,7 @@ class WebAccounts:
     def get_user(self, user_id: str) -> User | None:
         with self._engine.connect() as conn:
             row = store.get_user(conn, user_id)
+        assert row is not None  # inserted in this transaction
         return _user(row) if row else None
 
     def password_hash_for_sign_in(self, email: str) -> tuple[User | None, str | None]:
@@ -185,7 +186,9 @@ class WebAccounts:
             )
 
             apply_new_user_defaults(conn, user_id, self.new_user_defaults, now_ms())
-        return _user(store.get_user(conn, user_id))
+        row = store.get_user(conn, user_id)
+        assert row is not None  # inserted in this transaction
+        return _user(row)
 
     def sign_up(self, email: str, password: str, name: str | None = None) -> User:
         """Sign-up in the caller's thread (scripts and tests; the web form goes through ``WebAuth``)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Literal, overload
 
 from sqlalchemy import Engine
 
@@ -65,6 +65,12 @@ def queue_item_to_api(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@overload
+def _choice(
+    body: dict[str, Any], key: str, allowed: tuple[str, ...], *, required: Literal[True] = ...
+) -> str: ...
+@overload
+def _choice(body: dict[str, Any], key: str, allowed: tuple[str, ...], *, required: bool) -> str | None: ...
 def _choice(body: dict[str, Any], key: str, allowed: tuple[str, ...], *, required: bool = True) -> str | None:
     value = body.get(key)
     if value is None and not required:
@@ -97,7 +103,7 @@ class AnnotationService:
             if author is not None and not store.is_org_member(conn, project_id, author):
                 raise bad(f"User {author} is not a member of the organization of project {project_id}")
         now = now_ms()
-        row = {
+        row: dict[str, Any] = {
             "id": str(uuid.uuid4()),
             "project_id": project_id,
             "object_type": object_type,

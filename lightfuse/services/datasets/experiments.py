@@ -74,8 +74,9 @@ def experiment_links(resource_spans: list[dict]) -> list[ExperimentLink]:
         for scope in resource.get("scopeSpans", ()):
             for span in scope.get("spans", ()):
                 attrs = span.get("attributes") or {}
-                values = [attrs.get(_PREFIX + k) for k in ("id", "name", "dataset.id", "item.id")]
-                if not all(isinstance(v, str) and v for v in values):
+                raw = [attrs.get(_PREFIX + k) for k in ("id", "name", "dataset.id", "item.id")]
+                values = [v for v in raw if isinstance(v, str) and v]
+                if len(values) != len(raw):
                     continue
                 root = attrs.get(_PREFIX + "item.root_observation_id")
                 # one link per item: the span the SDK names as the item's root, else a root span
@@ -116,17 +117,17 @@ class ExperimentRecorder:
                     if store.get_dataset(conn, project_id, link.dataset_id) is None:
                         runs[key] = None  # not a dataset of this project: nothing to link to
                         continue
-                    run = ensure_run(
+                    new_run = ensure_run(
                         conn, project_id, link.dataset_id, link.run_name, now, preferred_id=link.experiment_id
                     )
                     changes = {
                         k: v
                         for k, v in (("description", link.description), ("metadata", link.metadata))
-                        if v is not None and run.get(k) != v
+                        if v is not None and new_run.get(k) != v
                     }
                     if changes:
-                        store.update_run(conn, run["id"], {**changes, "updated_at": now})
-                    runs[key] = run
+                        store.update_run(conn, new_run["id"], {**changes, "updated_at": now})
+                    runs[key] = new_run
                 run = runs[key]
                 if run is None:
                     continue

@@ -15,7 +15,7 @@ import os
 import time
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from lightfuse.services.common.rows import iso_ms
 from lightfuse.services.pricing.price_book import (
@@ -71,7 +71,7 @@ def new_model_id() -> str:
     return ("c" + stamp + rand + "0" * 25)[:25]
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 

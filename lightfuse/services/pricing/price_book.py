@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from importlib import resources
-from typing import Any
+from typing import Any, TypeGuard
 
 from lightfuse.services.common.rows import ObservationRow
 from lightfuse.services.common.safe_regex import PatternSet, warn_unusable_pattern
@@ -241,7 +241,7 @@ _COMPARATORS = {
 }
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     # bool is an int subclass but JSON true is not a count.
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 

@@ -20,6 +20,7 @@ a query and, on Postgres, a pooled connection per prompt fetch.
 
 from __future__ import annotations
 
+import builtins
 import math
 import threading
 import time
@@ -210,7 +211,7 @@ class PromptService:
         return {"data": data, "meta": meta, "pagination": dict(meta)}
 
     @staticmethod
-    def parse_filter(raw: str | None) -> list:
+    def parse_filter(raw: str | None) -> builtins.list:
         try:
             return parse_filter(raw)
         except QueryError as exc:
@@ -276,7 +277,9 @@ class PromptService:
         return prompt_to_api(row)
 
     @staticmethod
-    def _take_labels(conn: Connection, others: list[dict[str, Any]], labels: list[str], now: int) -> None:
+    def _take_labels(
+        conn: Connection, others: builtins.list[dict[str, Any]], labels: builtins.list[str], now: int
+    ) -> None:
         """Remove ``labels`` from the given versions (they are about to move to another version)."""
         moving = set(labels)
         for other in others:
@@ -294,7 +297,7 @@ class PromptService:
         )
 
     def _update_labels(
-        self, conn: Connection, project_id: str, name: str, version: int, new_labels: list[str]
+        self, conn: Connection, project_id: str, name: str, version: int, new_labels: builtins.list[str]
     ) -> dict[str, Any]:
         versions = store.list_versions(conn, project_id, name)
         target = next((v for v in versions if v["version"] == version), None)

@@ -20,7 +20,7 @@ import datetime as dt
 import math
 import re
 import uuid
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 from sqlalchemy import Engine
@@ -77,7 +77,7 @@ def _iso(ms: int | None) -> str | None:
     return iso_ms(ms)
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 

@@ -92,7 +92,8 @@ def time_range(column: str, from_ms: int | None, to_ms: int | None) -> list[Cond
 
 
 def _sum_matching(values: dict[str, Any] | None, part: str) -> tuple[float, bool]:
-    total, found = 0, False
+    total: float = 0
+    found = False
     for key, value in (values or {}).items():
         if part in key and isinstance(value, (int, float)) and not isinstance(value, bool):
             total += value
@@ -398,7 +399,7 @@ class TracingReads:
         to_ms: int | None = None,
         environments: Sequence[str] = (),
     ) -> tuple[list[dict[str, Any]], int]:
-        window = {"from_ms": from_ms, "to_ms": to_ms, "environments": environments}
+        window: dict[str, Any] = {"from_ms": from_ms, "to_ms": to_ms, "environments": environments}
         with self._engine.connect() as conn:
             rows = store.list_sessions(conn, project_id, limit=limit, offset=(page - 1) * limit, **window)
             total = store.count_sessions(conn, project_id, **window)

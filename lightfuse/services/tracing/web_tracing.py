@@ -11,7 +11,7 @@ import datetime as dt
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import Engine
 
@@ -74,6 +74,10 @@ class TraceTableFilters:
         return out + list(self.extra)
 
 
+@overload
+def _ms(iso: str) -> int: ...
+@overload
+def _ms(iso: None) -> None: ...
 def _ms(iso: str | None) -> int | None:
     if iso is None:
         return None
@@ -292,7 +296,11 @@ class WebTracing:
         to_ms: int | None,
         search: str | None = None,
     ) -> dict[str, Any]:
-        window = {"from_ms": from_ms, "to_ms": to_ms, "search": (search or "").strip() or None}
+        window: dict[str, Any] = {
+            "from_ms": from_ms,
+            "to_ms": to_ms,
+            "search": (search or "").strip() or None,
+        }
         with self._engine.connect() as conn:
             rows = store.list_users(conn, project_id, limit=limit, offset=(page - 1) * limit, **window)
             total = store.count_users(conn, project_id, **window)
