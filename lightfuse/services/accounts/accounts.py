@@ -141,7 +141,11 @@ class AccountService:
                         and existing["project_id"] == project_id
                         and self._keys.secret_matches(existing, init.project_secret_key)
                     )
-                    if keep and existing["display_secret_key"] != display_secret(init.project_secret_key):
+                    if (
+                        keep
+                        and existing is not None
+                        and existing["display_secret_key"] != display_secret(init.project_secret_key)
+                    ):
                         # stored by an older version, whose display could show a short secret whole
                         accounts.set_api_key_display(
                             conn, existing["id"], display_secret(init.project_secret_key)

@@ -335,7 +335,8 @@ def write_entity_rows(
     params = _upsert_params(upsert, fresh)
     width = len(params) // len(fresh)
     written: set[str] = set()
-    cursor = conn.connection.driver_connection.cursor()
+    driver: Any = conn.connection.driver_connection
+    cursor = driver.cursor()
     try:
         cursor.executemany(
             _insert_new_sql(upsert),
