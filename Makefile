@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CLIENTS := .venv-clients
 
-.PHONY: install serve test test-fast test-deploy clients oidc lint format bench-ingest clean
+.PHONY: install serve test test-fast test-deploy clients oidc lint typecheck format bench-ingest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,10 +35,15 @@ test-fast: install  ## unit tests only
 test-deploy: install clients  ## the Dockerfile (hadolint, build steps replayed) and the Helm chart (render, schemas, checkov)
 	$(VENV)/bin/pytest -q tests/deploy
 
-lint: install  ## ruff lint
+lint: install  ## ruff lint and format check (also run by `make test`: tests/unit/test_static_checks.py)
 	$(VENV)/bin/ruff check lightfuse tests bench
+	$(VENV)/bin/ruff format --check lightfuse tests bench
 
-format: install
+typecheck: install  ## mypy on the package ([tool.mypy] in pyproject.toml; also run by `make test`)
+	$(VENV)/bin/mypy lightfuse
+
+format: install  ## apply ruff's formatting and import order
+	$(VENV)/bin/ruff check --fix --select I lightfuse tests bench
 	$(VENV)/bin/ruff format lightfuse tests bench
 
 bench-ingest: install  ## ingestion throughput on the embedded store (see bench/README.md)
