@@ -193,6 +193,11 @@ class Settings(BaseSettings):
         None, ge=1, le=65535, validation_alias=AliasChoices("LIGHTFUSE_METRICS_PORT")
     )
     metrics_token: SecretStr | None = Field(None, validation_alias=AliasChoices("LIGHTFUSE_METRICS_TOKEN"))
+    # OTLP over gRPC (TraceService/Export; the Collector's default port is 4317) on this port, next to HTTP;
+    # unset: no gRPC listener, and grpcio (the [grpc] extra) is never imported.
+    otlp_grpc_port: int | None = Field(
+        None, ge=1, le=65535, validation_alias=AliasChoices("LIGHTFUSE_OTLP_GRPC_PORT")
+    )
     # After SIGTERM: /api/public/ready answers 503 at once, requests are still served this many seconds (for
     # load balancers to take the instance out), then the graceful shutdown starts.
     shutdown_delay_seconds: float = Field(
