@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -236,6 +237,10 @@ def create_app(services: Services) -> FastAPI:
 
             grpc_server = OtlpGrpcServer(services, settings.hostname, settings.otlp_grpc_port)
             await grpc_server.start()
+            # stops taking calls when the HTTP listener closes (lightfuse/server.py), drains alongside it
+            services.lifecycle.on_close(
+                functools.partial(grpc_server.stop, settings.shutdown_timeout_seconds)
+            )
             logging.getLogger("lightfuse").info(
                 "OTLP/gRPC listening on %s:%s", settings.hostname, settings.otlp_grpc_port
             )
@@ -243,8 +248,8 @@ def create_app(services: Services) -> FastAPI:
             yield
         finally:
             if grpc_server is not None:
-                # new calls are refused from now on; those in flight finish (committed before their answer)
-                # while the writer still runs
+                # already stopping since the HTTP listener closed (or stopped now, e.g. under a TestClient):
+                # calls in flight finish - committed before their answer - while the writer still runs
                 await grpc_server.stop(settings.shutdown_timeout_seconds)
             await key_use.stop()
             await purge.stop()

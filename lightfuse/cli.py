@@ -64,7 +64,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         http="httptools",
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
-    DrainingServer(config, services.lifecycle.begin_stopping, settings.shutdown_delay_seconds).run()
+    lifecycle = services.lifecycle
+    DrainingServer(config, lifecycle.begin_stopping, settings.shutdown_delay_seconds, lifecycle.close).run()
     return 0
 
 

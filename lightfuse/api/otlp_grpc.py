@@ -193,6 +193,7 @@ class OtlpGrpcServer:
             ),
         )
         self.port = 0
+        self._stopping: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
         try:
@@ -202,4 +203,7 @@ class OtlpGrpcServer:
         await self._server.start()
 
     async def stop(self, grace: float) -> None:
-        await self._server.stop(grace)
+        """Idempotent: a second call waits for the stop the first one started."""
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._server.stop(grace))
+        await asyncio.shield(self._stopping)

@@ -245,3 +245,28 @@ def test_refusals_store_nothing(grpc_server):
         if line.startswith("lightfuse_grpc_requests_total{")
     }
     assert counted["UNAUTHENTICATED"] >= 2 and counted["INVALID_ARGUMENT"] == 2 and counted["OK"] == 1
+
+
+def test_sigterm_keeps_serving_grpc_through_the_delay_then_exits_clean(tmp_path, backend):
+    port = free_port()
+    srv = make_server(
+        tmp_path, backend, LIGHTFUSE_OTLP_GRPC_PORT=str(port), LIGHTFUSE_SHUTDOWN_DELAY_SECONDS="3"
+    )
+    srv.extra["grpc_target"] = f"127.0.0.1:{port}"
+    srv.start()
+    try:
+        assert srv.process is not None
+        srv.process.send_signal(signal.SIGTERM)
+        # readiness turns 503 at once, and gRPC is still served while load balancers take the pod out
+        ready = httpx.get(f"{srv.url}/api/public/ready", timeout=30)
+        assert ready.status_code == 503
+        spans = agent_spans("draining")
+        body = encode_spans(spans).SerializeToString()
+        assert raw_export(srv, body, (("authorization", basic(*srv.auth)),)) is None
+        assert srv.process.wait(timeout=60) == 0
+        srv.process = None
+        srv.start()
+        r = get_trace(srv, trace_hex(spans))
+        assert r.status_code == 200 and len(r.json()["observations"]) == 3
+    finally:
+        srv.stop()
