@@ -5,6 +5,7 @@ Built once in ``cli.main`` (or a test) and passed down; nothing reads the enviro
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import secrets
@@ -298,6 +299,10 @@ def load_settings(**overrides) -> Settings:
             raise ConfigError(f"{', '.join(missing)} must be set when DATABASE_URL is used")
         if not settings.nextauth_secret:
             raise ConfigError("NEXTAUTH_SECRET must be set when DATABASE_URL is used")
+    if settings.otlp_grpc_port and importlib.util.find_spec("grpc") is None:
+        raise ConfigError(
+            "LIGHTFUSE_OTLP_GRPC_PORT needs the grpc extra: pip install 'lightfuse[grpc]' (the image has it)"
+        )
     _check_sso(settings)
     return settings
 
