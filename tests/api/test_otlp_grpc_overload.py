@@ -34,6 +34,7 @@ class Harness:
     target: str
     authorization: str
     loop: asyncio.AbstractEventLoop
+    server: object
 
     def metadata(self) -> tuple:
         return (("authorization", self.authorization),)
@@ -64,7 +65,7 @@ def held_back(backend) -> Iterator[Harness]:
     server = asyncio.run_coroutine_threadsafe(start(), loop).result(30)
     token = base64.b64encode(f"{public_key}:{secret_key}".encode()).decode()
     try:
-        yield Harness(services, f"127.0.0.1:{port}", f"Basic {token}", loop)
+        yield Harness(services, f"127.0.0.1:{port}", f"Basic {token}", loop, server)
     finally:
         asyncio.run_coroutine_threadsafe(server.stop(5), loop).result(30)
         loop.call_soon_threadsafe(loop.stop)
@@ -156,3 +157,25 @@ def test_sdk_exporter_retries_unavailable_and_succeeds(held_back):
     worker.join(60)
     sdk.shutdown()
     assert result == [SpanExportResult.SUCCESS]
+
+
+def test_stop_refuses_new_calls_and_lets_the_one_in_flight_commit(held_back):
+    h = held_back
+    pipeline = h.services.pipeline
+    with grpc.insecure_channel(h.target) as channel:
+        export = channel.unary_unary(EXPORT)
+        in_flight = export.future(
+            encode_spans(spans("in flight")).SerializeToString(), metadata=h.metadata(), timeout=60
+        )
+        wait_for(lambda: pipeline.pending_events > 0, "the export to wait for the writer")
+        stopping = asyncio.run_coroutine_threadsafe(h.server.stop(30), h.loop)
+        time.sleep(0.5)  # let the stop begin; the call is still waiting for the writer
+        assert not stopping.done() and not in_flight.done()
+        with grpc.insecure_channel(h.target) as late_channel:
+            with pytest.raises(grpc.RpcError) as late:
+                late_channel.unary_unary(EXPORT)(b"", metadata=h.metadata(), timeout=10)
+        assert late.value.code() == grpc.StatusCode.UNAVAILABLE  # nobody listens any more
+        pipeline.start()
+        in_flight.result(timeout=60)  # answered OK: committed before the stop completed
+        stopping.result(60)
+    assert pipeline.pending_events == 0
