@@ -5,6 +5,7 @@ Built once in ``cli.main`` (or a test) and passed down; nothing reads the enviro
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import secrets
@@ -193,6 +194,11 @@ class Settings(BaseSettings):
         None, ge=1, le=65535, validation_alias=AliasChoices("LIGHTFUSE_METRICS_PORT")
     )
     metrics_token: SecretStr | None = Field(None, validation_alias=AliasChoices("LIGHTFUSE_METRICS_TOKEN"))
+    # OTLP over gRPC (TraceService/Export; the Collector's default port is 4317) on this port, next to HTTP;
+    # unset: no gRPC listener, and grpcio (the [grpc] extra) is never imported.
+    otlp_grpc_port: int | None = Field(
+        None, ge=1, le=65535, validation_alias=AliasChoices("LIGHTFUSE_OTLP_GRPC_PORT")
+    )
     # After SIGTERM: /api/public/ready answers 503 at once, requests are still served this many seconds (for
     # load balancers to take the instance out), then the graceful shutdown starts.
     shutdown_delay_seconds: float = Field(
@@ -293,6 +299,10 @@ def load_settings(**overrides) -> Settings:
             raise ConfigError(f"{', '.join(missing)} must be set when DATABASE_URL is used")
         if not settings.nextauth_secret:
             raise ConfigError("NEXTAUTH_SECRET must be set when DATABASE_URL is used")
+    if settings.otlp_grpc_port and importlib.util.find_spec("grpc") is None:
+        raise ConfigError(
+            "LIGHTFUSE_OTLP_GRPC_PORT needs the grpc extra: pip install 'lightfuse[grpc]' (the image has it)"
+        )
     _check_sso(settings)
     return settings
 
