@@ -242,7 +242,7 @@ def create_app(services: Services) -> FastAPI:
             "webhook deliveries",
             metrics.timed_job("webhook_deliveries", services.webhooks.run_due),
             interval=services.settings.webhook_poll_seconds,
-            first_delay=min(services.settings.webhook_poll_seconds, 5),
+            first_delay=services.settings.webhook_poll_seconds,
         )
         key_use.start()
         purge.start()
