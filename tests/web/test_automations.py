@@ -183,17 +183,29 @@ def test_a_rolled_back_prompt_change_sends_nothing(app):
         r = c.delete("/api/public/v2/prompts/base")
         assert r.status_code == 400, r.text
 
-        # a listener failing after the outbox row was written rolls the prompt and the row back together
-        def boom(_conn, _project, _event):
-            raise RuntimeError("after the outbox write")
-
-        prompts = PromptService(app.services.engine, listeners=[app.services.automations.on_change, boom])
-        with pytest.raises(RuntimeError):
-            prompts.create(PROJECT, {"name": "ghost", "prompt": "x"})
-        assert c.get("/api/public/v2/prompts/ghost").status_code == 404
+        # deleting both versions of "two" announces two events; a failure at the second one (after the first
+        # outbox row was written) rolls back the prompts and every outbox row together
+        for _ in range(2):
+            assert c.post("/api/public/v2/prompts", json={"name": "two", "prompt": "x"}).status_code == 201
         deliver_all(app)
-        assert len(rec.requests) == 2
-    assert len(app.services.automations.deliveries(PROJECT)) == 2
+        assert len(rec.requests) == 4
+        seen: list[str] = []
+
+        def fail_second(_conn, _project, event):
+            seen.append(event["action"])
+            if len(seen) == 2:
+                raise RuntimeError("after an outbox write")
+
+        prompts = PromptService(
+            app.services.engine, listeners=[app.services.automations.on_change, fail_second]
+        )
+        with pytest.raises(RuntimeError):
+            prompts.delete(PROJECT, "two")
+        assert seen == ["deleted", "deleted"]
+        assert c.get("/api/public/v2/prompts/two?version=2").status_code == 200
+        deliver_all(app)
+        assert len(rec.requests) == 4
+    assert len(app.services.automations.deliveries(PROJECT)) == 4
 
 
 def test_two_workers_never_send_one_delivery_twice(app):
