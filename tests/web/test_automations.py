@@ -18,7 +18,8 @@ from fastapi.testclient import TestClient
 
 from lightfuse.app import build_services, create_app
 from lightfuse.config import InitSettings, load_settings
-from lightfuse.services.automations.delivery import WebhookSender
+from lightfuse.services.automations.delivery import DISABLE_AFTER, WebhookSender
+from lightfuse.services.common import secrets_box
 from lightfuse.services.common.outbound import OutboundPolicy
 from lightfuse.services.prompts.prompts import PromptService
 from lightfuse.store.sql import automations as automation_store
@@ -325,3 +326,24 @@ def test_send_time_refusal_fails_at_once(app):
         assert rec.requests == []
     (d,) = app.services.automations.deliveries(PROJECT)
     assert d["status"] == "failed" and d["attempts"] == 1 and d["lastError"].startswith("refused")
+
+
+def test_secret_is_stored_encrypted_and_repeated_failures_disable_the_automation(app):
+    b = owner(app)
+    with webhook_receiver([500]) as rec:
+        created = create(b, rec.url).json()
+        with app.services.engine.connect() as conn:
+            row = automation_store.get_automation(conn, PROJECT, created["id"])
+        assert row is not None and created["secret"] not in str(row)
+        assert secrets_box.decrypt(KEY, row["secret_encrypted"]) == created["secret"]
+
+        once = WebhookSender(app.services.engine, KEY, OutboundPolicy(ips="127.0.0.1"), max_attempts=1)
+        c = api(app)
+        for i in range(DISABLE_AFTER):
+            assert c.post("/api/public/v2/prompts", json={"name": f"f{i}", "prompt": "x"}).status_code == 201
+            deliver_all(app, once)
+        (automation,) = b.get(PAGE, headers=JSON).json()["automations"]
+        assert automation["enabled"] is False and automation["consecutiveFailures"] == DISABLE_AFTER
+        assert c.post("/api/public/v2/prompts", json={"name": "after", "prompt": "x"}).status_code == 201
+        assert len(app.services.automations.deliveries(PROJECT)) == DISABLE_AFTER
+        assert len(rec.requests) == DISABLE_AFTER
