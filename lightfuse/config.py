@@ -9,12 +9,15 @@ import os
 import re
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lightfuse.store.private_files import make_private_dirs, make_private_file, narrow_to_owner
+
+if TYPE_CHECKING:
+    from lightfuse.services.common.outbound import OutboundPolicy
 
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -340,7 +343,7 @@ def _check_sso(settings: Settings) -> None:
         raise ConfigError(str(exc)) from None
 
 
-def webhook_policy(settings: Settings):
+def webhook_policy(settings: Settings) -> OutboundPolicy:
     """The outbound policy of webhook automations (its allow-list variables are checked at start)."""
     from lightfuse.services.common.outbound import OutboundPolicy  # late: services import this module
 

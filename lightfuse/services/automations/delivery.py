@@ -176,5 +176,6 @@ class WebhookSender:
             SIGNATURE_HEADER: signature(secret, body, int(time.time())),
         }
         self._policy.check_url(automation["url"])  # the client's hook checks again; this one names the cause
-        response = client.post(automation["url"], content=body, headers=headers)
-        return response.status_code
+        # streamed and left unread: only the status counts, and a huge answer must not be loaded
+        with client.stream("POST", automation["url"], content=body, headers=headers) as response:
+            return response.status_code

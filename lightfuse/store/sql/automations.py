@@ -118,6 +118,10 @@ def claim_due(engine: Engine, owner: str, now: int, lease_ms: int, limit: int) -
         and_(d.status == "pending", d.next_attempt_at <= now),
         and_(d.status == "sending", d.lease_until <= now),
     )
+    # a plain read first: most polls find nothing, and on SQLite the claim takes the database's write lock
+    with engine.connect() as conn:
+        if conn.execute(select(d.id).where(due).limit(1)).first() is None:
+            return []
     with write_transaction(engine) as conn:
         candidates = select(d.id).where(due).order_by(d.next_attempt_at).limit(limit)
         if conn.dialect.name == "postgresql":
