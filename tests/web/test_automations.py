@@ -331,11 +331,13 @@ def test_send_time_refusal_fails_at_once(app):
 def test_secret_is_stored_encrypted_and_repeated_failures_disable_the_automation(app):
     b = owner(app)
     with webhook_receiver([500]) as rec:
-        created = create(b, rec.url).json()
+        created = create(b, rec.url, headers="Authorization: Bearer hook-token-123").json()
+        assert created["action"]["headers"] == {"Authorization": "********"}
         with app.services.engine.connect() as conn:
             row = automation_store.get_automation(conn, PROJECT, created["id"])
-        assert row is not None and created["secret"] not in str(row)
+        assert row is not None and created["secret"] not in str(row) and "hook-token-123" not in str(row)
         assert secrets_box.decrypt(KEY, row["secret_encrypted"]) == created["secret"]
+        assert "hook-token-123" not in b.get(PAGE).text + b.get(PAGE, headers=JSON).text
 
         once = WebhookSender(app.services.engine, KEY, OutboundPolicy(ips="127.0.0.1"), max_attempts=1)
         c = api(app)
@@ -347,3 +349,4 @@ def test_secret_is_stored_encrypted_and_repeated_failures_disable_the_automation
         assert c.post("/api/public/v2/prompts", json={"name": "after", "prompt": "x"}).status_code == 201
         assert len(app.services.automations.deliveries(PROJECT)) == DISABLE_AFTER
         assert len(rec.requests) == DISABLE_AFTER
+        assert rec.requests[0]["headers"]["authorization"] == "Bearer hook-token-123"

@@ -36,6 +36,7 @@ SECRET_PREFIX = "lf-whsec_"
 # headers the sender sets itself; a configured header may not replace them
 RESERVED_HEADERS = frozenset({"content-type", "content-length", "host", "x-langfuse-signature", "user-agent"})
 MAX_HEADERS = 20
+HIDDEN = "********"  # what is shown of a configured header's value
 
 
 def payload(delivery_id: str, action: str, prompt: dict[str, Any], now: int) -> dict[str, Any]:
@@ -67,7 +68,7 @@ def automation_to_api(row: dict[str, Any]) -> dict[str, Any]:
         "action": {
             "type": "WEBHOOK",
             "url": row["url"],
-            "headers": dict(row["headers"]),
+            "headers": {name: HIDDEN for name in row["headers"]},
             "displaySecretKey": row["display_secret"],
         },
         "consecutiveFailures": row["consecutive_failures"],
@@ -185,6 +186,8 @@ class AutomationService:
             "created_at": now,
             "updated_at": now,
             **values,
+            # header values often carry credentials (Authorization: ...): sealed like the secret, never shown
+            "headers": {k: self._seal(v) for k, v in values["headers"].items()},
         }
         with write_transaction(self._engine) as conn:
             store.create_automation(conn, row)

@@ -170,7 +170,7 @@ class WebhookSender:
         secret = secrets_box.decrypt(self._key, automation["secret_encrypted"])
         body = orjson.dumps(payload)
         headers = {
-            **automation["headers"],
+            **{k: secrets_box.decrypt(self._key, v) for k, v in automation["headers"].items()},
             "Content-Type": "application/json",
             "User-Agent": "Lightfuse-Webhooks/1",
             SIGNATURE_HEADER: signature(secret, body, int(time.time())),

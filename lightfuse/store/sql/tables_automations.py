@@ -25,6 +25,7 @@ automations = Table(
     Column("prompt_name", String(255), nullable=True),
     # action: the webhook
     Column("url", Text, nullable=False),
+    # header name -> its value AES-256-GCM encrypted (values often carry credentials)
     Column("headers", Json, nullable=False),
     Column("secret_encrypted", Text, nullable=False),
     Column("display_secret", String(32), nullable=False),
