@@ -31,6 +31,7 @@ class Receiver:
     url: str
     statuses: list[int]
     secret: str | None = None
+    delay_s: float = 0.0  # wait this long before answering (timeouts)
     requests: list[dict] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -68,6 +69,7 @@ def webhook_receiver(statuses: list[int] | None = None) -> Iterator[Receiver]:
         def do_POST(self):  # noqa: N802 - http.server's naming
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
             status = holder["r"].record({k.lower(): v for k, v in self.headers.items()}, body)
+            time.sleep(holder["r"].delay_s)
             self.send_response(status)
             self.send_header("content-length", "2")
             self.end_headers()

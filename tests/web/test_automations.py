@@ -350,3 +350,24 @@ def test_secret_is_stored_encrypted_and_repeated_failures_disable_the_automation
         assert len(app.services.automations.deliveries(PROJECT)) == DISABLE_AFTER
         assert len(rec.requests) == DISABLE_AFTER
         assert rec.requests[0]["headers"]["authorization"] == "Bearer hook-token-123"
+
+
+def test_a_slow_receiver_times_out_and_is_retried(app):
+    b = owner(app)
+    with webhook_receiver([200]) as rec:
+        rec.delay_s = 1.0
+        assert create(b, rec.url).status_code == 201
+        assert (
+            api(app).post("/api/public/v2/prompts", json={"name": "slow", "prompt": "x"}).status_code == 201
+        )
+        sender = WebhookSender(
+            app.services.engine, KEY, OutboundPolicy(ips="127.0.0.1", timeout_ms=200), base_delay_s=0.05
+        )
+        sender.run_due()
+        (d,) = app.services.automations.deliveries(PROJECT)
+        assert d["status"] == "pending" and d["attempts"] == 1 and d["lastStatusCode"] is None
+        assert "Timeout" in d["lastError"] and d["log"][0]["error"] == d["lastError"]
+        rec.delay_s = 0
+        deliver_all(app)
+    (d,) = app.services.automations.deliveries(PROJECT)
+    assert d["status"] == "succeeded" and d["attempts"] == 2
