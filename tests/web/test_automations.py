@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from lightfuse.app import build_services, create_app
@@ -371,3 +372,31 @@ def test_a_slow_receiver_times_out_and_is_retried(app):
         deliver_all(app)
     (d,) = app.services.automations.deliveries(PROJECT)
     assert d["status"] == "succeeded" and d["attempts"] == 2
+
+
+def test_finished_deliveries_are_pruned_after_the_retention(app):
+    b = owner(app)
+    with webhook_receiver([200]) as rec:
+        assert create(b, rec.url).status_code == 201
+        c = api(app)
+        for name in ("old", "recent"):
+            assert c.post("/api/public/v2/prompts", json={"name": name, "prompt": "x"}).status_code == 201
+        deliver_all(app)
+        assert c.post("/api/public/v2/prompts", json={"name": "waiting", "prompt": "x"}).status_code == 201
+    old = next(
+        d for d in app.services.automations.deliveries(PROJECT) if d["payload"]["prompt"]["name"] == "old"
+    )
+    month_ago = int(time.time() * 1000) - 31 * 24 * 3600 * 1000
+    with app.services.engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE automation_deliveries SET updated_at = :t WHERE id = :id OR status = 'pending'"),
+            {"t": month_ago, "id": old["id"]},
+        )
+    assert app.services.webhooks.prune(month_ago + 1000) == 1  # a pending one stays, however old
+    left = sorted(d["payload"]["prompt"]["name"] for d in app.services.automations.deliveries(PROJECT))
+    assert left == ["recent", "waiting"]
+    with app.services.engine.connect() as conn:
+        orphans = conn.execute(
+            sa.text("SELECT count(*) FROM automation_attempts WHERE delivery_id = :id"), {"id": old["id"]}
+        )
+        assert orphans.scalar_one() == 0

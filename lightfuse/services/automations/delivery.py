@@ -42,6 +42,9 @@ from lightfuse.store.sql.transactions import write_transaction
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "x-langfuse-signature"
+# finished deliveries (and their attempt log) are kept this long, then pruned at most once an hour
+LOG_RETENTION_MS = 30 * 24 * 3600 * 1000
+PRUNE_EVERY_S = 3600.0
 DISABLE_AFTER = 5
 MAX_ERROR_CHARS = 500
 
@@ -89,6 +92,7 @@ class WebhookSender:
         self.batch = batch
         # a lease outlives one POST with room to record it; a worker gone longer than this is presumed dead
         self.lease_ms = int((policy.timeout_s + 30) * 1000)
+        self._next_prune = 0.0  # monotonic time of the next prune
 
     def backoff_ms(self, attempts: int) -> int:
         return int(min(self.base_delay_s * 2 ** (attempts - 1), self.max_delay_s) * 1000)
@@ -97,6 +101,9 @@ class WebhookSender:
         """Send what is due, batch after batch, until nothing is due or asked to stop; the number of attempts."""
         owner = uuid.uuid4().hex  # per round: a row this round claimed is finished by this round only
         sent = 0
+        if time.monotonic() >= self._next_prune:
+            self.prune(now_ms() - LOG_RETENTION_MS, should_stop)
+            self._next_prune = time.monotonic() + PRUNE_EVERY_S
         with self._policy.client() as client:
             while not should_stop():
                 claimed = store.claim_due(self._engine, owner, now_ms(), self.lease_ms, self.batch)
@@ -106,6 +113,16 @@ class WebhookSender:
                     self.attempt(client, owner, row)
                     sent += 1
         return sent
+
+    def prune(self, before_ms: int, should_stop: Callable[[], bool] = lambda: False) -> int:
+        """Drop finished deliveries last changed before ``before_ms``, in chunks; the number dropped."""
+        dropped = 0
+        while not should_stop():
+            n = store.prune_finished(self._engine, before_ms)
+            dropped += n
+            if n < 1000:
+                break
+        return dropped
 
     def attempt(self, client: httpx.Client, owner: str, row: dict[str, Any]) -> None:
         with self._engine.connect() as conn:

@@ -155,6 +155,25 @@ def finish_attempt(
     return True
 
 
+def prune_finished(engine: Engine, before: int, limit: int = 1000) -> int:
+    """Delete up to ``limit`` succeeded or failed deliveries (with their attempts) last changed before
+    ``before``; one short write transaction, so the caller loops while it returns ``limit``."""
+    d = automation_deliveries.c
+    with engine.connect() as conn:
+        ids = [
+            r[0]
+            for r in conn.execute(
+                select(d.id).where(d.status.in_(("succeeded", "failed")), d.updated_at < before).limit(limit)
+            )
+        ]
+    if not ids:
+        return 0
+    with write_transaction(engine) as conn:
+        conn.execute(delete(automation_attempts).where(automation_attempts.c.delivery_id.in_(ids)))
+        stmt = delete(automation_deliveries).where(d.id.in_(ids), d.status.in_(("succeeded", "failed")))
+        return conn.execute(stmt).rowcount
+
+
 def list_deliveries(
     conn: Connection, project_id: str, automation_id: str | None, limit: int
 ) -> list[dict[str, Any]]:
