@@ -1,4 +1,4 @@
-"""Outbound calls to identity providers: the SSRF allow-list and the timeout.
+"""Outbound calls to identity providers and webhooks: the SSRF allow-list and the timeout.
 
 The issuer comes from configuration, but discovery hands us further URLs (token, userinfo, JWKS) that the
 identity provider chooses; a compromised or mistyped issuer must not make the server call its own admin ports
@@ -10,6 +10,9 @@ the same check, and no OIDC endpoint needs one). The timeout is ``AUTH_SSO_TIMEO
 
 The check resolves the name itself, so a DNS answer that changes between the check and the connection (DNS
 rebinding) is not caught; an allow-list of the identity provider's address closes that where it matters.
+
+Webhooks (services/automations) use the same policy with their own variables
+(``LANGFUSE_WEBHOOK_WHITELISTED_{HOST,IPS,IP_SEGMENTS}``): ``env_prefix`` names them in error messages.
 """
 
 from __future__ import annotations
@@ -28,15 +31,13 @@ class OutboundRefused(Exception):
     """The URL's host is not allowed (its reason is safe to show: it names only the host)."""
 
 
-def _networks(segments: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+def _networks(segments: Iterable[str], prefix: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     out = []
     for segment in segments:
         try:
             out.append(ipaddress.ip_network(segment, strict=False))
         except ValueError:
-            raise ValueError(
-                f"LANGFUSE_SSO_DISCOVERY_WHITELISTED_IP_SEGMENTS: {segment!r} is not a CIDR range"
-            ) from None
+            raise ValueError(f"{prefix}_IP_SEGMENTS: {segment!r} is not a CIDR range") from None
     return out
 
 
@@ -51,13 +52,15 @@ class OutboundPolicy:
         ips: str | None = None,
         segments: str | None = None,
         timeout_ms: int | None = None,
+        env_prefix: str = "LANGFUSE_SSO_DISCOVERY_WHITELISTED",
     ) -> None:
+        self.env_prefix = env_prefix
         self.hosts = frozenset(h.lower() for h in _csv(hosts))
         try:
             self.ips = frozenset(ipaddress.ip_address(ip) for ip in _csv(ips))
         except ValueError as exc:
-            raise ValueError(f"LANGFUSE_SSO_DISCOVERY_WHITELISTED_IPS: {exc}") from None
-        self.segments = _networks(_csv(segments))
+            raise ValueError(f"{env_prefix}_IPS: {exc}") from None
+        self.segments = _networks(_csv(segments), env_prefix)
         self.timeout_s = timeout_ms / 1000 if timeout_ms else DEFAULT_TIMEOUT_S
 
     def _allowed_ip(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -94,7 +97,7 @@ class OutboundPolicy:
             if not self._allowed_ip(ip):
                 raise OutboundRefused(
                     f"the host {host} resolves to {ip}, a non-public address; allow it with "
-                    "LANGFUSE_SSO_DISCOVERY_WHITELISTED_HOST, _IPS or _IP_SEGMENTS"
+                    f"{self.env_prefix}_HOST, _IPS or _IP_SEGMENTS"
                 )
 
     def _hook(self, request: httpx.Request) -> None:
