@@ -20,6 +20,7 @@ from lightfuse.api import (
     metrics,
     models,
     observations,
+    organizations,
     otel,
     projects,
     prompts,
@@ -273,6 +274,7 @@ def create_app(services: Services) -> FastAPI:
         comments,
         annotation_queues,
         scim,
+        organizations,
     ):
         app.include_router(module.router)
     install_web(app, services)
