@@ -17,6 +17,7 @@ from lightfuse.api import (
     experiments,
     health,
     ingestion,
+    integrations,
     media,
     metrics,
     models,
@@ -277,6 +278,7 @@ def create_app(services: Services) -> FastAPI:
         annotation_queues,
         scim,
         organizations,
+        integrations,
     ):
         app.include_router(module.router)
     install_web(app, services)

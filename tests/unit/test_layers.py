@@ -86,6 +86,7 @@ DOMAINS: dict[str, set[str]] = {
     "media": {"common"},
     "datasets": {"common", "ingestion", "media"},
     "annotations": {"common"},
+    "integrations": {"common", "auth", "accounts"},
 }
 
 # store packages owned by some domains: package -> the services domains that may import it
