@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from lightfuse import __version__
 from lightfuse.api import (
+    admin,
     annotation_queues,
     comments,
     datasets,
@@ -279,6 +280,7 @@ def create_app(services: Services) -> FastAPI:
         scim,
         organizations,
         integrations,
+        admin,
     ):
         app.include_router(module.router)
     install_web(app, services)
