@@ -14,12 +14,13 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY lightfuse ./lightfuse
-# [otel]: self-tracing (OTEL_EXPORTER_OTLP_ENDPOINT), loaded only when that is set.
+# [otel]: self-tracing (OTEL_EXPORTER_OTLP_ENDPOINT), loaded only when that is set; [grpc]: the OTLP/gRPC
+# receiver (LIGHTFUSE_OTLP_GRPC_PORT; grpcio is ~20 MiB installed), likewise imported only when its port is set.
 # PIP_ONLY_BINARY: a dependency without a wheel for this platform fails the build here instead of pulling a
 # compiler into the image; the wheel build itself is pure Python (hatchling).
 RUN python -m venv /opt/lightfuse \
  && /opt/lightfuse/bin/pip wheel --no-deps --wheel-dir /tmp/wheels . \
- && /opt/lightfuse/bin/pip install "$(ls /tmp/wheels/lightfuse-*.whl)[otel]" \
+ && /opt/lightfuse/bin/pip install "$(ls /tmp/wheels/lightfuse-*.whl)[otel,grpc]" \
  && /opt/lightfuse/bin/python -m compileall -q /opt/lightfuse/lib
 
 FROM ${PYTHON_IMAGE}
@@ -47,7 +48,8 @@ USER 10001:10001
 WORKDIR /data
 # The embedded SQLite database, the generated secrets and local media live here.
 VOLUME ["/data"]
-EXPOSE 3000
+# 4317: OTLP/gRPC, served only when LIGHTFUSE_OTLP_GRPC_PORT=4317 is set
+EXPOSE 3000 4317
 # The slim image has no curl; Python's own urllib does the probe (non-2xx raises, so the exit code is 1).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/api/public/health' % os.environ.get('PORT', '3000'), timeout=4)"]

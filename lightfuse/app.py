@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import logging
 from dataclasses import dataclass
 
 from fastapi import FastAPI
@@ -233,9 +235,26 @@ def create_app(services: Services) -> FastAPI:
             token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
             metrics_server = MetricsServer(metrics, settings.hostname, settings.metrics_port, token)
             metrics_server.start()
+        grpc_server = None
+        if settings.otlp_grpc_port:
+            from lightfuse.api.otlp_grpc import OtlpGrpcServer  # grpcio is loaded only when the port is set
+
+            grpc_server = OtlpGrpcServer(services, settings.hostname, settings.otlp_grpc_port)
+            await grpc_server.start()
+            # stops taking calls when the HTTP listener closes (lightfuse/server.py), drains alongside it
+            services.lifecycle.on_close(
+                functools.partial(grpc_server.stop, settings.shutdown_timeout_seconds)
+            )
+            logging.getLogger("lightfuse").info(
+                "OTLP/gRPC listening on %s:%s", settings.hostname, settings.otlp_grpc_port
+            )
         try:
             yield
         finally:
+            if grpc_server is not None:
+                # already stopping since the HTTP listener closed (or stopped now, e.g. under a TestClient):
+                # calls in flight finish - committed before their answer - while the writer still runs
+                await grpc_server.stop(settings.shutdown_timeout_seconds)
             await key_use.stop()
             await purge.stop()
             # drain: every acknowledged event is already committed, this finishes what is queued

@@ -62,9 +62,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         access_log=False,
         loop="uvloop",
         http="httptools",
-        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+        # uvicorn annotates this int but only hands it to asyncio.wait_for, which takes float seconds (2.5 works)
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,  # type: ignore[arg-type]
     )
-    DrainingServer(config, services.lifecycle.begin_stopping, settings.shutdown_delay_seconds).run()
+    lifecycle = services.lifecycle
+    DrainingServer(config, lifecycle.begin_stopping, settings.shutdown_delay_seconds, lifecycle.close).run()
     return 0
 
 

@@ -5,6 +5,7 @@ Built once in ``cli.main`` (or a test) and passed down; nothing reads the enviro
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import secrets
@@ -193,6 +194,11 @@ class Settings(BaseSettings):
         None, ge=1, le=65535, validation_alias=AliasChoices("LIGHTFUSE_METRICS_PORT")
     )
     metrics_token: SecretStr | None = Field(None, validation_alias=AliasChoices("LIGHTFUSE_METRICS_TOKEN"))
+    # OTLP over gRPC (TraceService/Export; the Collector's default port is 4317) on this port, next to HTTP;
+    # unset: no gRPC listener, and grpcio (the [grpc] extra) is never imported.
+    otlp_grpc_port: int | None = Field(
+        None, ge=1, le=65535, validation_alias=AliasChoices("LIGHTFUSE_OTLP_GRPC_PORT")
+    )
     # the instance admin API (/api/admin/organizations): Bearer this key; unset, the API refuses every call
     admin_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("ADMIN_API_KEY"))
     # After SIGTERM: /api/public/ready answers 503 at once, requests are still served this many seconds (for
@@ -295,6 +301,10 @@ def load_settings(**overrides) -> Settings:
             raise ConfigError(f"{', '.join(missing)} must be set when DATABASE_URL is used")
         if not settings.nextauth_secret:
             raise ConfigError("NEXTAUTH_SECRET must be set when DATABASE_URL is used")
+    if settings.otlp_grpc_port and importlib.util.find_spec("grpc") is None:
+        raise ConfigError(
+            "LIGHTFUSE_OTLP_GRPC_PORT needs the grpc extra: pip install 'lightfuse[grpc]' (the image has it)"
+        )
     _check_sso(settings)
     return settings
 

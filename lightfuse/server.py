@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import threading
+from collections.abc import Awaitable, Callable
 
 import uvicorn
 
@@ -13,13 +15,30 @@ class DrainingServer(uvicorn.Server):
     requests are still served for ``delay`` seconds while load balancers take the instance out, then
     uvicorn's graceful shutdown stops listening, finishes the requests in flight (every acknowledged event
     is committed before its answer) and the app's lifespan drains the writer. A second signal stops at
-    once. The signal is not re-raised after the shutdown (uvicorn's default), so a clean stop exits 0."""
+    once. The signal is not re-raised after the shutdown (uvicorn's default), so a clean stop exits 0.
+    ``close_others`` (the other listeners' graceful stop, OTLP/gRPC) starts when the HTTP listener closes and
+    runs alongside uvicorn's own drain."""
 
-    def __init__(self, config, begin_stopping, delay: float) -> None:
+    def __init__(
+        self,
+        config,
+        begin_stopping,
+        delay: float,
+        close_others: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         super().__init__(config)
         self._begin_stopping = begin_stopping
         self._delay = delay
+        self._close_others = close_others
         self._stop_requested = False
+
+    async def shutdown(self, sockets=None) -> None:
+        others = asyncio.ensure_future(self._close_others()) if self._close_others else None
+        try:
+            await super().shutdown(sockets=sockets)
+        finally:
+            if others is not None:
+                await others
 
     def handle_exit(self, sig, frame) -> None:
         if self._stop_requested:

@@ -44,7 +44,7 @@ def validate_batch(
         if isinstance(result, EventError):
             if invalid_types is not None:
                 raw_type = raw.get("type") if isinstance(raw, dict) else None
-                label = raw_type if raw_type in EVENT_TYPES else "unknown"
+                label = raw_type if isinstance(raw_type, str) and raw_type in EVENT_TYPES else "unknown"
                 invalid_types[label] = invalid_types.get(label, 0) + 1
             errors.append(
                 {"id": result.id, "status": result.status, "message": result.message, "error": result.error}

@@ -19,8 +19,8 @@ OTLP_BODY_LIMIT = 64 * 1024 * 1024
 _EMPTY_PROTOBUF_RESPONSE = ExportTraceServiceResponse().SerializeToString()
 
 
-def _ingestion_version_problem(request: Request) -> str | None:
-    value = request.headers.get("x-langfuse-ingestion-version")
+def unsupported_ingestion_version(value: str | None) -> str | None:
+    """The refusal for an ``x-langfuse-ingestion-version`` header (HTTP) or metadata entry (gRPC), if any."""
     if value is None:
         return None
     try:
@@ -43,7 +43,7 @@ def _ok(content_type: str) -> Response:
 @router.post("/v1/traces")
 async def otlp_traces(request: Request):
     auth = project_auth(request)
-    problem = _ingestion_version_problem(request)
+    problem = unsupported_ingestion_version(request.headers.get("x-langfuse-ingestion-version"))
     if problem is not None:  # same {"error"} shape as every other refusal of this route
         return JSONResponse({"error": problem}, 400)
     body = await read_body(request, OTLP_BODY_LIMIT)

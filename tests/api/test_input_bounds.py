@@ -236,3 +236,13 @@ def test_nul_in_ingested_events_is_stripped_and_never_costs_the_batch(api):
     r = api.client.post("/api/public/traces", json={"id": "t-\x00one", "name": "o\x00ne"}, auth=api.auth)
     assert r.status_code == 200, r.text
     assert api.client.get("/api/public/traces/t-one", auth=api.auth).json()["name"] == "one"
+
+
+@pytest.mark.parametrize("event_type", [{}, [], 7, None, True])
+def test_an_event_type_of_the_wrong_json_type_fails_that_event_alone(api, event_type):
+    # found by schemathesis after the ingestion metrics began counting events by type: {} was a 500
+    good = {"id": "e-good", "type": "trace-create", "timestamp": "2026-01-01T00:00:00Z", "body": {"id": "t-ok"}}
+    r = api.ingest([{"id": "e-bad", "type": event_type}, good])
+    assert r.status_code == 207, (r.status_code, r.text)
+    assert [s["id"] for s in r.json()["successes"]] == ["e-good"]
+    assert [e["id"] for e in r.json()["errors"]] == ["e-bad"] and r.json()["errors"][0]["status"] == 400

@@ -332,6 +332,31 @@ def test_embedded_small():
     assert only(docs, "Secret")["metadata"]["name"] == "lightfuse-secrets"
 
 
+def test_otlp_grpc_is_off_by_default_and_4317_when_enabled():
+    default = render({})
+    assert "LIGHTFUSE_OTLP_GRPC_PORT" not in env(default)
+    assert [p["name"] for p in container(default)["ports"]] == ["http"]
+    assert [p["name"] for p in only(default, "Service")["spec"]["ports"]] == ["http"]
+
+    docs = render({"otlpGrpc": {"enabled": True}})
+    assert literal(docs, "LIGHTFUSE_OTLP_GRPC_PORT") == "4317"
+    ports = {p["name"]: p for p in container(docs)["ports"]}
+    assert ports["otlp-grpc"] == {"name": "otlp-grpc", "containerPort": 4317, "protocol": "TCP"}
+    service_ports = {p["name"]: p for p in only(docs, "Service")["spec"]["ports"]}
+    assert (
+        service_ports["otlp-grpc"]["port"] == 4317 and service_ports["otlp-grpc"]["targetPort"] == "otlp-grpc"
+    )
+    assert service_ports["otlp-grpc"]["appProtocol"] == "kubernetes.io/h2c"  # cleartext HTTP/2
+    (rule,) = only(docs, "NetworkPolicy")["spec"]["ingress"]
+    assert {"port": "otlp-grpc", "protocol": "TCP"} in rule["ports"]
+    for doc in docs:
+        if (doc["apiVersion"], doc["kind"]) not in CRD_KINDS:
+            for version in KUBE_VERSIONS:
+                kubernetes_validate.validate(doc, version, strict=True)
+    other = render({"otlpGrpc": {"enabled": True, "port": 14317}})
+    assert literal(other, "LIGHTFUSE_OTLP_GRPC_PORT") == "14317"
+
+
 def test_envfrom_and_extra_env_pass_through():
     docs = render(
         {
@@ -357,6 +382,7 @@ def test_envfrom_and_extra_env_pass_through():
         ({"worker": {"enabled": True}}, "/worker/enabled"),  # no worker process yet
         ({"auth": {"sso": [{"provider": "KEYCLAOK", "clientId": "x", "existingSecret": "s"}]}}, "provider"),
         ({"tracing": {"samplingRatio": 10}}, "samplingRatio"),
+        ({"otlpGrpc": {"enabled": True, "port": 0}}, "/otlpGrpc/port"),
         ({"resources": {"limit": {"memory": "1Gi"}}}, "limit"),
     ],
 )

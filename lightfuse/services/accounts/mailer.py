@@ -74,13 +74,10 @@ class Mailer:
     def configured(self) -> bool:
         return self.target is not None and self.from_address is not None
 
-    def _message(self, to: str, subject: str, text: str) -> EmailMessage:
+    @staticmethod
+    def _message(sender: str, to: str, subject: str, text: str) -> EmailMessage:
         msg = EmailMessage()
-        msg["From"] = (
-            formataddr(("Lightfuse", self.from_address))
-            if "<" not in self.from_address
-            else self.from_address
-        )
+        msg["From"] = formataddr(("Lightfuse", sender)) if "<" not in sender else sender
         msg["To"] = to
         msg["Subject"] = subject
         msg["Message-ID"] = make_msgid(domain="lightfuse.local")
@@ -88,10 +85,11 @@ class Mailer:
         return msg
 
     def send_blocking(self, to: str, subject: str, text: str) -> MailResult:
-        if not self.configured:
+        t, sender = self.target, self.from_address
+        if t is None or sender is None:  # not configured
             return MailResult(False, "Email is not configured on this instance.")
-        t = self.target
-        msg = self._message(to, subject, text)
+        msg = self._message(sender, to, subject, text)
+        client: smtplib.SMTP  # SMTP_SSL is one
         try:
             if t.tls:
                 client = smtplib.SMTP_SSL(

@@ -244,6 +244,7 @@ class ScimService:
                 note="SCIM",
             )
             row = admin_store.get_org_user(conn, auth.org_id, user_id)
+        assert row is not None  # the membership was written (or found) in this transaction
         return _user_resource(row, base_url)
 
     def delete_user(self, auth: OrgApiAuth, user_id: str) -> None:

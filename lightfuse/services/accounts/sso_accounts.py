@@ -166,7 +166,9 @@ class SsoAccounts:
         )
         apply_new_user_defaults(conn, user_id, self.defaults, now)
         log.info("sso: created user %s at first %s sign-in", user_id, identity.provider)
-        return _user(accounts_store.get_user(conn, user_id))
+        row = accounts_store.get_user(conn, user_id)
+        assert row is not None  # inserted in this transaction
+        return _user(row)
 
     def _apply_roles(self, conn: Connection, user_id: str, groups: set[str]) -> None:
         now = now_ms()

@@ -129,20 +129,10 @@ def _provider(kind: _Kind, env: Mapping[str, str]) -> ProviderConfig | None:
             raise SsoConfigError(f"{p}ID_TOKEN_SIGNED_RESPONSE_ALG {alg!r} is not a supported signature")
         algs = frozenset({alg})
     issuer = _issuer(kind, env, p)
-    common = dict(
-        id=kind.id,
-        name=(env.get(f"{p}NAME") or kind.label).strip(),
-        client_id=client_id,
-        client_secret=secret,
-        auth_method=method,
-        allow_linking=_flag(env.get(f"{p}ALLOW_ACCOUNT_LINKING")),
-        # state is always checked (it binds the answer to this browser); CHECKS may only drop pkce or nonce,
-        # for identity providers that reject them
-        pkce="pkce" in checks,
-        nonce="nonce" in checks,
-        id_token_algs=algs,
-        id_token=(env.get(f"{p}ID_TOKEN") or "true").strip().lower() not in ("false", "0", "no", "off"),
-    )
+    # OAuth2 (GitHub) providers have fixed endpoints and no issuer; the others are OIDC, found from the issuer
+    authorize_url = token_url = profile_url = emails_url = None
+    sub_claim, email_claim, name_claim = "sub", "email", "name"
+    domains: frozenset[str] = frozenset()
     if kind.env in ("GITHUB", "GITHUB_ENTERPRISE"):
         base = "https://github.com"
         api = "https://api.github.com"
@@ -151,38 +141,48 @@ def _provider(kind: _Kind, env: Mapping[str, str]) -> ProviderConfig | None:
             if not base:
                 raise SsoConfigError(f"{p}BASE_URL is required")
             api = f"{base}/api/v3"
-        return ProviderConfig(
-            **common,
-            scope=env.get(f"{p}SCOPE") or "read:user user:email",
-            authorize_url=f"{base}/login/oauth/authorize",
-            token_url=f"{base}/login/oauth/access_token",
-            profile_url=f"{api}/user",
-            emails_url=f"{api}/user/emails",
-            sub_claim="id",
-            name_claim="name",
-        )
-    if not issuer:
-        raise SsoConfigError(f"{p}ISSUER is required when {p}CLIENT_ID is set")
-    if not issuer.startswith(("https://", "http://")):
-        raise SsoConfigError(f"{p}ISSUER must be an http(s) URL")
-    claims = {}
-    if kind.env == "CUSTOM":
-        claims = dict(
-            sub_claim=env.get("LANGFUSE_CUSTOM_SSO_SUB_CLAIM") or "sub",
-            email_claim=env.get("LANGFUSE_CUSTOM_SSO_EMAIL_CLAIM") or "email",
-            name_claim=env.get("LANGFUSE_CUSTOM_SSO_NAME_CLAIM") or "name",
-        )
-    domains = (
-        frozenset(d.lower() for d in csv(env.get(f"{p}ALLOWED_DOMAINS")))
-        if kind.env == "GOOGLE"
-        else frozenset()
-    )
+        scope = env.get(f"{p}SCOPE") or "read:user user:email"
+        authorize_url = f"{base}/login/oauth/authorize"
+        token_url = f"{base}/login/oauth/access_token"
+        profile_url = f"{api}/user"
+        emails_url = f"{api}/user/emails"
+        sub_claim = "id"
+    else:
+        if not issuer:
+            raise SsoConfigError(f"{p}ISSUER is required when {p}CLIENT_ID is set")
+        if not issuer.startswith(("https://", "http://")):
+            raise SsoConfigError(f"{p}ISSUER must be an http(s) URL")
+        issuer = issuer.rstrip("/")
+        scope = env.get(f"{p}SCOPE") or OIDC_SCOPE
+        if kind.env == "CUSTOM":
+            sub_claim = env.get("LANGFUSE_CUSTOM_SSO_SUB_CLAIM") or "sub"
+            email_claim = env.get("LANGFUSE_CUSTOM_SSO_EMAIL_CLAIM") or "email"
+            name_claim = env.get("LANGFUSE_CUSTOM_SSO_NAME_CLAIM") or "name"
+        if kind.env == "GOOGLE":
+            domains = frozenset(d.lower() for d in csv(env.get(f"{p}ALLOWED_DOMAINS")))
     return ProviderConfig(
-        **common,
-        scope=env.get(f"{p}SCOPE") or OIDC_SCOPE,
-        issuer=issuer.rstrip("/"),
+        id=kind.id,
+        name=(env.get(f"{p}NAME") or kind.label).strip(),
+        client_id=client_id,
+        client_secret=secret,
+        auth_method=method,
+        scope=scope,
+        allow_linking=_flag(env.get(f"{p}ALLOW_ACCOUNT_LINKING")),
+        issuer=issuer,
+        authorize_url=authorize_url,
+        token_url=token_url,
+        profile_url=profile_url,
+        emails_url=emails_url,
+        # state is always checked (it binds the answer to this browser); CHECKS may only drop pkce or nonce,
+        # for identity providers that reject them
+        pkce="pkce" in checks,
+        nonce="nonce" in checks,
+        id_token=(env.get(f"{p}ID_TOKEN") or "true").strip().lower() not in ("false", "0", "no", "off"),
+        id_token_algs=algs,
+        sub_claim=sub_claim,
+        email_claim=email_claim,
+        name_claim=name_claim,
         allowed_domains=domains,
-        **claims,
     )
 
 

@@ -413,20 +413,25 @@ class SsoLogin:
             keys: KeySet | OctKey = OctKey.import_key((provider.client_secret or "").encode())
         else:
             keys = self._keys(meta)
-        kwargs = dict(
-            issuer=issuer,
-            client_id=provider.client_id,
-            nonce=nonce,
-            algs=algs,
-            access_token=token.get("access_token"),
-        )
+
+        def verify(keys: KeySet | OctKey) -> dict:
+            return verify_id_token(
+                id_token,
+                keys,
+                issuer=issuer,
+                client_id=provider.client_id,
+                nonce=nonce,
+                algs=algs,
+                access_token=token.get("access_token"),
+            )
+
         try:
-            claims = verify_id_token(id_token, keys, **kwargs)
+            claims = verify(keys)
         except SsoFailure as exc:
             if not exc.reason.startswith("signature") or isinstance(keys, OctKey):
                 raise
             # the provider may have rotated its keys since they were fetched: one fresh look
-            claims = verify_id_token(id_token, self._keys(meta, refresh=True), **kwargs)
+            claims = verify(self._keys(meta, refresh=True))
         wanted = (provider.email_claim, "email_verified", provider.name_claim, *self._wanted)
         if any(_claim(claims, name) is None for name in wanted):
             claims = self._with_userinfo(meta, token, claims)

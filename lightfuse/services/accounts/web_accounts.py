@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 
 from lightfuse.services.accounts.accounts import hash_password
 from lightfuse.services.accounts.audit_log import Actor, record_audit
+from lightfuse.services.accounts.sso_config import NewUserDefaults
 from lightfuse.services.auth import rbac
 from lightfuse.services.auth.api_keys import ApiKeyService, IssuedKey
 from lightfuse.services.common.clock import now_ms
@@ -126,7 +127,7 @@ class WebAccounts:
         self._engine = engine
         self._keys = keys
         # LANGFUSE_DEFAULT_ORG_*/PROJECT_*: set by the web install; applied to every user created here
-        self.new_user_defaults = None
+        self.new_user_defaults: NewUserDefaults | None = None
 
     # --- users ----------------------------------------------------------------------------------------------
 

@@ -84,7 +84,12 @@ class OutboundPolicy:
                 )
             except (socket.gaierror, UnicodeError):
                 raise OutboundRefused(f"the host {host} could not be resolved") from None
-            addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+            addresses = []
+            for *_, sockaddr in infos:
+                # IPv4/IPv6 give (address, port, ...); an answer of any other family is not one we can check
+                if not isinstance(sockaddr[0], str):
+                    raise OutboundRefused(f"the host {host} resolves to an address that is not IP") from None
+                addresses.append(ipaddress.ip_address(sockaddr[0].split("%")[0]))
         for ip in addresses:
             if not self._allowed_ip(ip):
                 raise OutboundRefused(

@@ -151,6 +151,20 @@ class OpsMetrics:
             "lightfuse_http_requests_in_flight", "HTTP requests being answered.", registry=r
         )
 
+        self.grpc_requests = Counter(
+            "lightfuse_grpc_requests",
+            "gRPC calls answered (OTLP/gRPC), by method and status code.",
+            ["method", "code"],
+            registry=r,
+        )
+        self.grpc_duration = Histogram(
+            "lightfuse_grpc_request_duration_seconds",
+            "gRPC call latency, by method.",
+            ["method"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+
         self.ingestion_events = Counter(
             "lightfuse_ingestion_events",
             "Ingestion events by type and result: "

@@ -120,6 +120,9 @@ Kubernetes expands only variables defined earlier in the list (DATABASE_PASSWORD
 {{- end }}
 {{- end }}
 {{- end }}
+{{- if $v.otlpGrpc.enabled }}
+{{- include "lightfuse.env" (list "LIGHTFUSE_OTLP_GRPC_PORT" $v.otlpGrpc.port) }}
+{{- end }}
 {{- with $v.tracing }}
 {{- if .enabled }}
 {{- include "lightfuse.env" (list "OTEL_EXPORTER_OTLP_ENDPOINT" .endpoint) }}
