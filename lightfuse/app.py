@@ -13,15 +13,19 @@ from sqlalchemy import Engine
 
 from lightfuse import __version__
 from lightfuse.api import (
+    admin,
     annotation_queues,
     comments,
     datasets,
+    experiments,
     health,
     ingestion,
+    integrations,
     media,
     metrics,
     models,
     observations,
+    organizations,
     otel,
     projects,
     prompts,
@@ -313,10 +317,14 @@ def create_app(services: Services) -> FastAPI:
         models,
         prompts,
         datasets,
+        experiments,
         media,
         comments,
         annotation_queues,
         scim,
+        organizations,
+        integrations,
+        admin,
     ):
         app.include_router(module.router)
     install_web(app, services)

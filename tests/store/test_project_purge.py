@@ -121,6 +121,26 @@ def populate(api, auth, project_id: str, org_id: str, tag: str) -> None:
         },
     )
 
+    # issue #15: feedback and a blob-storage export configuration (organisation key), purged with the project
+    post("/api/public/feedback", {"targetType": "docs", "target": "/docs", "feedback": "ok"})
+    org_key = api.services.keys.create_org_key(org_id)
+    blob = {
+        "projectId": project_id,
+        "type": "S3",
+        "bucketName": "b",
+        "region": "r",
+        "exportFrequency": "daily",
+        "enabled": True,
+        "forcePathStyle": False,
+        "fileType": "CSV",
+        "exportMode": "FULL_HISTORY",
+    }
+    ok(
+        c.put(
+            "/api/public/integrations/blob-storage", json=blob, auth=(org_key.public_key, org_key.secret_key)
+        )
+    )
+
     user_id = api.services.accounts.create_user(f"{tag}-{uuid.uuid4().hex[:6]}@example.com", None)
     with api.services.engine.begin() as conn:
         account_store.upsert_org_membership(
