@@ -59,7 +59,7 @@ def test_blob_storage_crud_keeps_the_secret_encrypted(api, org):
         stored = conn.execute(
             text("SELECT secret_access_key_encrypted FROM blob_storage_integrations")
         ).scalar()
-    assert stored and SECRET not in stored and stored.startswith("v1.")
+    assert stored and SECRET not in stored and stored.startswith("v1:")
     from lightfuse.services.common import secrets_box
 
     assert secrets_box.decrypt(api.services.settings.encryption_key, stored) == SECRET
