@@ -29,6 +29,7 @@ from lightfuse.services.accounts.web_accounts import Forbidden, NoAccess, WebAcc
 from lightfuse.services.accounts.web_auth import WebAuth
 from lightfuse.services.accounts.web_sessions import WebSessions
 from lightfuse.services.common.outbound import OutboundPolicy
+from lightfuse.services.prompts.web_prompts import WebPrompts
 from lightfuse.services.tracing.dashboard import Dashboard
 from lightfuse.services.tracing.traces import NotFoundError, QueryError
 from lightfuse.services.tracing.web_tracing import WebTracing
@@ -39,6 +40,7 @@ from lightfuse.web import (
     invite_pages,
     org_pages,
     project_pages,
+    prompt_pages,
     sso_pages,
     trace_pages,
 )
@@ -128,6 +130,7 @@ def install(app: FastAPI, services: Any) -> None:
         sso_accounts=SsoAccounts(services.engine, defaults, role_rules, settings.sso_role_claim),
         password_login=not settings.auth_disable_username_password,
         sso_enforced_domains=enforced_domains(settings.auth_domains_with_sso_enforcement),
+        prompts=WebPrompts(services.engine, services.prompts),
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for module in (
@@ -137,6 +140,7 @@ def install(app: FastAPI, services: Any) -> None:
         admin_pages,
         invite_pages,
         project_pages,
+        prompt_pages,
         trace_pages,
         explore_pages,
     ):

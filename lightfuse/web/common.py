@@ -79,6 +79,8 @@ class WebServices:
     org_admin: Any = None
     audit: Any = None
     mailer: Any = None
+    # prompt pages (web/prompt_pages.py): services.prompts.web_prompts.WebPrompts
+    prompts: Any = None
     # NEXTAUTH_URL when it was set, for absolute links in emails; else the request's own base URL
     public_url: str | None = None
     # AUTH_DISABLE_USERNAME_PASSWORD unset: the password form is shown and accepted
