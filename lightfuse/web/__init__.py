@@ -31,6 +31,7 @@ from lightfuse.services.accounts.web_sessions import WebSessions
 from lightfuse.services.common.outbound import OutboundPolicy
 from lightfuse.services.prompts.web_prompts import WebPrompts
 from lightfuse.services.tracing.dashboard import Dashboard
+from lightfuse.services.tracing.prompt_metrics import PromptMetrics
 from lightfuse.services.tracing.traces import NotFoundError, QueryError
 from lightfuse.services.tracing.web_tracing import WebTracing
 from lightfuse.web import (
@@ -131,6 +132,7 @@ def install(app: FastAPI, services: Any) -> None:
         password_login=not settings.auth_disable_username_password,
         sso_enforced_domains=enforced_domains(settings.auth_domains_with_sso_enforcement),
         prompts=WebPrompts(services.engine, services.prompts),
+        prompt_metrics=PromptMetrics(services.engine),
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for module in (

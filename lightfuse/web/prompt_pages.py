@@ -20,6 +20,7 @@ from markupsafe import Markup, escape
 from lightfuse.services.accounts.web_accounts import ProjectAccess
 from lightfuse.services.prompts.prompts import PromptError
 from lightfuse.services.prompts.web_prompts import WebPrompts
+from lightfuse.services.tracing.prompt_metrics import empty as empty_metrics
 from lightfuse.web.common import (
     Form,
     WebError,
@@ -111,6 +112,11 @@ def prompt_detail(name: str, request: Request, access: ProjectAccess = Project):
         data = _prompts(request).detail(access.id, name, number)
     except PromptError as exc:
         raise _fail(exc) from None
+    metrics = web(request).prompt_metrics.per_version(access.id, name)
+    for v in data["versions"]:
+        found = metrics.get(v["version"]) or empty_metrics()
+        v["scores"] = found.pop("scores")
+        v["metrics"] = found
     return _render(request, "prompt.html", data, access)
 
 

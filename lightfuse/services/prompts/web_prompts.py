@@ -144,7 +144,8 @@ class WebPrompts:
 
     def detail(self, project_id: str, name: str, version: int | None) -> dict[str, Any]:
         """Every version (newest first, without content), the selected one (default: the newest) raw and
-        resolved, its references, the per-version metrics and scores, and the project's protected labels."""
+        resolved, its references, and the project's protected labels. (Per-version metrics are trace data:
+        the web layer adds them from ``services.tracing.prompt_metrics``.)"""
         with self._engine.connect() as conn:
             rows = store.list_versions(conn, project_id, name)
             if not rows:
@@ -154,10 +155,6 @@ class WebPrompts:
             )
             if selected is None:
                 raise PromptNotFound(not_found_message(name, version, None))
-            metrics = {m["version"]: m for m in page_store.version_metrics(conn, project_id, name)}
-            scores: dict[int, list[dict[str, Any]]] = {}
-            for s in page_store.version_scores(conn, project_id, name):
-                scores.setdefault(s["version"], []).append({k: s[k] for k in ("name", "avg", "count")})
             authors = page_store.user_labels(conn, [r["created_by"] for r in rows])
             protected = page_store.list_protected_labels(conn, project_id)
         versions = []
@@ -165,8 +162,6 @@ class WebPrompts:
             item = prompt_to_api(r)
             item.pop("prompt")
             item["createdByName"] = authors.get(r["created_by"], r["created_by"])
-            item["metrics"] = _metrics(metrics.get(r["version"]))
-            item["scores"] = scores.get(r["version"], [])
             versions.append(item)
         current = prompt_to_api(selected)
         current["createdByName"] = authors.get(selected["created_by"], selected["created_by"])
@@ -243,22 +238,3 @@ class WebPrompts:
     def unprotect_label(self, project_id: str, label: str) -> None:
         with self._engine.begin() as conn:
             page_store.remove_protected_label(conn, project_id, label)
-
-
-def _metrics(row: dict[str, Any] | None) -> dict[str, Any]:
-    if row is None:
-        row = {"generations": 0}
-    return {
-        "generations": int(row["generations"]),
-        "firstUsedAt": iso_ms(row.get("first_used")),
-        "lastUsedAt": iso_ms(row.get("last_used")),
-        "medianLatencyMs": _num(row.get("median_latency_ms")),
-        "medianInputTokens": _num(row.get("median_input_tokens")),
-        "medianOutputTokens": _num(row.get("median_output_tokens")),
-        "medianCost": _num(row.get("median_cost")),
-        "totalCost": _num(row.get("total_cost")),
-    }
-
-
-def _num(value: Any) -> float | None:
-    return None if value is None else float(value)
