@@ -7,15 +7,18 @@ An ADMIN protects ``production``; a MEMBER is refused moving it (403) but may mo
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import subprocess
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import ROOT, client_python
 from tests.web.conftest import INIT_EMAIL, INIT_PASSWORD, Ui
+from tests.web.helpers import event, iso
 from tests.web.test_ui_browser import sign_in, sign_up
 
 pytestmark = pytest.mark.slow
@@ -125,3 +128,73 @@ def test_draft_to_production_then_the_sdk_fetches_it(ui: Ui, web_server):
     assert got["compiled"] == "Hi Ada, welcome to Lightfuse."
     assert got["config"] == {"model": "gpt-4o", "temperature": 0.3}
     assert "production" in got["labels"] and "staging" in got["labels"]
+
+
+def test_chat_editor_placeholders_references_and_metrics(ui: Ui, web_server):
+    pid = web_server.project_id
+    auth = (web_server.public_key, web_server.secret_key)
+    r = httpx.post(
+        f"{web_server.url}/api/public/v2/prompts",
+        json={"name": "snippets/tone", "prompt": "Answer briefly.", "labels": ["production"]},
+        auth=auth,
+    )
+    assert r.status_code == 201, r.text
+    page = ui.new_page()
+    sign_in(page, INIT_EMAIL, INIT_PASSWORD)
+    page.goto(f"/project/{pid}/prompt-editor")
+    page.fill("[data-testid=prompt-name-input]", "bots/support")
+    page.check("[data-testid=type-chat]")
+    rows = page.locator(".msg-edit")
+    rows.nth(0).locator("textarea").fill(
+        "You help {{customer}}. @@@langfusePrompt:name=snippets/tone|label=production@@@"
+    )
+    page.click("[data-testid=add-message]")
+    rows.nth(1).locator("select").select_option("placeholder")
+    rows.nth(1).locator("textarea").fill("history")
+    page.click("[data-testid=add-message]")
+    rows.nth(2).locator("input").fill("user")
+    rows.nth(2).locator("textarea").fill("{{question}}")
+    expect(page.locator("[data-testid=variables]")).to_contain_text("customer")
+    expect(page.locator("[data-testid=variables]")).to_contain_text("question")
+    page.check("[data-testid=set-production]")
+    ui.shot(page, "01-chat-editor")
+    page.click("[data-testid=save-prompt]")
+    expect(page.locator("[data-testid=prompt-content] .msg")).to_have_count(3)
+    expect(page.locator("[data-testid=prompt-content] mark.ph")).to_have_text("{{history}}")
+    expect(page.locator("[data-testid=references]")).to_contain_text("snippets/tone v1")
+    expect(page.locator("[data-testid=resolved-content]")).to_contain_text("Answer briefly.")
+
+    # generations that used version 1, with a score on their traces
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=30)
+    batch = []
+    for i, ms in enumerate((800, 1200, 1000)):
+        t0, t1 = iso(now + dt.timedelta(seconds=i)), iso(now + dt.timedelta(seconds=i, milliseconds=ms))
+        batch += [
+            event("trace-create", {"id": f"chat-{i}", "timestamp": t0, "name": "support"}, t0),
+            event(
+                "generation-create",
+                {
+                    "id": f"chat-{i}-g",
+                    "traceId": f"chat-{i}",
+                    "name": "llm",
+                    "model": "gpt-4o",
+                    "startTime": t0,
+                    "endTime": t1,
+                    "promptName": "bots/support",
+                    "promptVersion": 1,
+                    "usageDetails": {"input": 300 + i, "output": 40},
+                },
+                t0,
+            ),
+            event(
+                "score-create",
+                {"id": f"chat-{i}-s", "traceId": f"chat-{i}", "name": "helpful", "value": 1},
+                t0,
+            ),
+        ]
+    r = httpx.post(f"{web_server.url}/api/public/ingestion", json={"batch": batch}, auth=auth)
+    assert r.status_code == 207 and r.json()["errors"] == [], r.text
+    page.goto(f"/project/{pid}/prompts/bots/support")
+    expect(page.locator("[data-testid=generations-1]")).to_have_text("3")
+    expect(page.locator("[data-testid=metrics]")).to_contain_text("helpful: 1")
+    ui.shot(page, "02-chat-prompt-metrics")

@@ -41,6 +41,15 @@
     var list = Object.keys(names);
     var out = form.querySelector("[data-variables]");
     if (out) out.innerHTML = list.length ? list.map(function (n) { return "<mark class=\"var\">" + esc(n) + "</mark>"; }).join(" ") : "–";
+    form.querySelectorAll(".msg-edit").forEach(function (row) {
+      var placeholder = row.querySelector("select").value === "placeholder";
+      row.classList.toggle("is-placeholder", placeholder);
+      var pre = row.querySelector(".msg-preview");
+      if (!pre) return;
+      var value = row.querySelector("textarea").value;
+      if (placeholder || !/\{\{|@@@langfusePrompt:/.test(value)) pre.textContent = "";
+      else highlightInto(pre, value);
+    });
     var preview = form.querySelector("[data-preview-for=pe-text]");
     var text = form.querySelector("#pe-text");
     if (preview && text) highlightInto(preview, text.value);
@@ -72,6 +81,9 @@
         copy.querySelector("select").value = "message";
         copy.querySelector("input").value = rows.length === 1 ? "user" : "";
         copy.querySelector("textarea").value = "";
+        copy.classList.remove("is-placeholder");
+        var pre = copy.querySelector(".msg-preview");
+        if (pre) pre.textContent = "";
         last.parentNode.appendChild(copy);
         copy.querySelector("textarea").focus();
       } else if (e.target.matches("[data-remove-message]")) {
