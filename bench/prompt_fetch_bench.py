@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 import sys
 import tempfile
 import threading
@@ -38,6 +39,8 @@ from lightfuse.store.sql import prompts as prompt_store  # noqa: E402
 from lightfuse.store.sql.tables_prompts import prompts as prompts_table  # noqa: E402
 
 PROJECT = "bench"
+EMAIL, PASSWORD = "bench@example.com", "bench-password-1"
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 class TimedCpu(Timed):
@@ -99,12 +102,38 @@ def run(url: str, auth, names: list[str], requests: int, timed: TimedCpu, produc
             assert r.status_code == 200 and r.json()["version"] == production, r.text
 
 
+def pages(base: str, names: list[str], requests: int, timed: TimedCpu) -> None:
+    """Server time of the prompt pages (signed in as the project owner) on the same data."""
+    with httpx.Client(base_url=base) as client:
+        token = CSRF_RE.search(client.get("/auth/sign-in").text).group(1)  # type: ignore[union-attr]
+        r = client.post("/auth/sign-in", data={"csrf_token": token, "email": EMAIL, "password": PASSWORD})
+        assert r.status_code == 303, r.text
+        name = names[len(names) // 2]
+        targets = {
+            "list, top level (20 folders)": f"/project/{PROJECT}/prompts",
+            "list, search 'feature-01'": f"/project/{PROJECT}/prompts?q=feature-01",
+            "prompt page (20 versions)": f"/project/{PROJECT}/prompts/{quote(name, safe='/')}",
+            "diff v1 vs v20": f"/project/{PROJECT}/prompt-diff?name={quote(name, safe='')}&a=1&b=20",
+        }
+        for title, path in targets.items():
+            for _ in range(3):
+                assert client.get(path).status_code == 200
+            timed.samples.clear()
+            timed.cpu.clear()
+            for _ in range(requests):
+                assert client.get(path).status_code == 200
+            report(title, list(timed.samples))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--prompts", type=int, default=1000)
     parser.add_argument("--versions", type=int, default=20)
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--pages", type=int, default=0, help="also time the UI's prompt pages, N requests each"
+    )
     args = parser.parse_args()
 
     pk, sk = f"pk-lf-{uuid.uuid4()}", f"sk-lf-{uuid.uuid4()}"
@@ -112,7 +141,12 @@ def main() -> int:
     overrides: dict = {
         "data_dir": data_dir,
         "init": InitSettings(
-            org_id="bench-org", project_id=PROJECT, project_public_key=pk, project_secret_key=sk
+            org_id="bench-org",
+            project_id=PROJECT,
+            project_public_key=pk,
+            project_secret_key=sk,
+            user_email=EMAIL,
+            user_password=PASSWORD,
         ),
     }
     if args.database_url:
@@ -150,6 +184,9 @@ def main() -> int:
     run(url, (pk, sk), names, args.requests, timed, production)
     report("server time, uncached", list(timed.samples))
     report("server CPU, uncached", list(timed.cpu))
+
+    if args.pages:
+        pages(f"http://127.0.0.1:{port}", names, args.pages, timed)
 
     server.should_exit = True
     thread.join()

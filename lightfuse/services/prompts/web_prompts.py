@@ -24,7 +24,7 @@ from lightfuse.services.prompts.content import (
     parse_dependency_tags,
     validate_labels,
 )
-from lightfuse.services.prompts.prompts import PromptListQuery, PromptService, prompt_to_api
+from lightfuse.services.prompts.prompts import PromptService, prompt_to_api
 from lightfuse.store.sql import prompt_pages as page_store
 from lightfuse.store.sql import prompts as store
 
@@ -117,7 +117,7 @@ class WebPrompts:
             total = len(rows)
             rows = rows[(page - 1) * limit : page * limit]
             wanted = [r["name"] for r in rows if r["kind"] == "prompt"]
-            versions = store.list_matching_versions(conn, project_id, PromptListQuery(), wanted)
+            versions = page_store.version_summaries(conn, project_id, wanted)
         by_name: dict[str, list[dict[str, Any]]] = {}
         for v in versions:
             by_name.setdefault(v["name"], []).append(v)

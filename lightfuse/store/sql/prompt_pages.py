@@ -5,7 +5,9 @@ generations linked to a prompt are trace data: ``sql/tracing/prompt_metrics.py``
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, delete, distinct, func, select
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, select
 
 from lightfuse.store.sql.database import insert_for
 from lightfuse.store.sql.filters import array_condition
@@ -50,14 +52,42 @@ def list_names(conn: Connection, project_id: str, search: str | None, tag: str |
         where.append(func.lower(prompts.c.name).like(pattern, escape="\\"))
     if tag:
         where.append(array_condition(prompts.c.tags, "any of", [tag], conn.dialect.name))
-    stmt = select(distinct(prompts.c.name)).where(*where).order_by(prompts.c.name)
+    stmt = select(prompts.c.name).where(*where).distinct().order_by(prompts.c.name)
     return list(conn.execute(stmt).scalars())
 
 
 def list_tags(conn: Connection, project_id: str) -> list[str]:
-    """Every tag used in the project (tags are per name, so the latest versions suffice)."""
-    rows = conn.execute(select(distinct(prompts.c.tags)).where(prompts.c.project_id == project_id)).scalars()
-    return sorted({t for tags in rows for t in (tags or [])})
+    """Every tag used in the project. Tags belong to the name (every version carries the same list), so only
+    each name's newest version is read: the group-by walks the (project_id, name, version) index."""
+    newest = (
+        select(prompts.c.name, func.max(prompts.c.version).label("version"))
+        .where(prompts.c.project_id == project_id)
+        .group_by(prompts.c.name)
+        .subquery("newest")
+    )
+    stmt = select(prompts.c.tags).join(
+        newest,
+        and_(
+            prompts.c.project_id == project_id,
+            prompts.c.name == newest.c.name,
+            prompts.c.version == newest.c.version,
+        ),
+    )
+    return sorted({t for tags in conn.execute(stmt).scalars() for t in (tags or [])})
+
+
+def version_summaries(conn: Connection, project_id: str, names: list[str]) -> list[dict[str, Any]]:
+    """name, version, type, labels, tags, updated_at of every version of ``names`` (oldest first): what the
+    list shows, without content and config."""
+    if not names:
+        return []
+    c = prompts.c
+    stmt = (
+        select(c.name, c.version, c.type, c.labels, c.tags, c.updated_at)
+        .where(c.project_id == project_id, c.name.in_(names))
+        .order_by(c.name, c.version)
+    )
+    return [dict(r) for r in conn.execute(stmt).mappings()]
 
 
 def user_labels(conn: Connection, user_ids: list[str]) -> dict[str, str]:
