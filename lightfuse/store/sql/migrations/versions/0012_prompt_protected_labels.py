@@ -1,7 +1,7 @@
 """prompt pages: protected prompt labels, and an index for the per-version metrics of a prompt
 
-Revision ID: 0010_prompt_protected_labels
-Revises: 0009_sso_accounts
+Revision ID: 0012_prompt_protected_labels
+Revises: 0011_public_api_integrations
 
 Issue #18 item 1: a project lists labels (e.g. ``production``) that only OWNER/ADMIN may move in the UI. The
 prompt page aggregates the generations of one prompt name per version, which needs observations by
@@ -12,8 +12,8 @@ Postgres.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_prompt_protected_labels"
-down_revision = "0009_sso_accounts"
+revision = "0012_prompt_protected_labels"
+down_revision = "0011_public_api_integrations"
 branch_labels = None
 depends_on = None
 
