@@ -218,6 +218,59 @@ out.media_input = mediaObs.input;
 const resolved = await langfuse.media.resolveReferences({ obj: mediaObs.input, resolveWith: "base64DataUri" });
 out.media_resolved = resolved;
 
+// --- the SDK's generated API client on the read routes an app or notebook uses: each call's outcome is
+// recorded (the test asserts on it) so one failing route does not hide the others
+const started = new Date(Date.now() - 10 * 60 * 1000).toISOString();
+async function call(name, fn) {
+  try {
+    out.api[name] = { ok: true, value: await fn() };
+  } catch (err) {
+    out.api[name] = { ok: false, error: String(err?.message || err), status: err?.statusCode ?? null };
+  }
+}
+out.api = {};
+await call("traces.list", async () => (await langfuse.api.trace.list({ userId: "js-user-1" })).data.map((t) => t.id));
+await call("observations.v2", async () =>
+  (await langfuse.api.observations.getMany({ traceId: out.trace_id, limit: 50 })).data.map((o) => o.id).sort(),
+);
+await call("observations.v1", async () =>
+  (await langfuse.api.legacy.observationsV1.getMany({ traceId: out.trace_id })).data.map((o) => o.id).sort(),
+);
+await call("sessions.get", async () => (await langfuse.api.sessions.get(`js-session-${suffix}`)).traces.map((t) => t.id));
+await call("scores.v2", async () =>
+  (await langfuse.api.scores.getMany({ traceId: out.trace_id })).data.map((sc) => sc.name).sort(),
+);
+await call("datasets.getRuns", async () => (await langfuse.api.datasets.getRuns(datasetName)).data.map((r) => r.name));
+await call("datasetItems.list", async () =>
+  (await langfuse.api.datasetItems.list({ datasetName })).data.map((it) => it.id).sort(),
+);
+await call("datasetRunItems.list", async () =>
+  (await langfuse.api.datasetRunItems.list({ datasetId: dataset.id, runName })).data.map((ri) => ri.datasetItemId).sort(),
+);
+await call("prompts.list", async () => (await langfuse.api.prompts.list({ name: promptName })).data);
+await call("prompt.update", async () => {
+  await langfuse.prompt.update({ name: promptName, version: 2, newLabels: ["production"] });
+  return (await langfuse.prompt.get(promptName, { cacheTtlSeconds: 0 })).version;
+});
+await call("media.get", async () => {
+  const id = String(mediaObs.input.image).match(/id=([^|@]+)/)[1];
+  const media = await langfuse.api.media.get(id);
+  return { mediaId: media.mediaId, contentType: media.contentType, contentLength: media.contentLength };
+});
+await call("experiments.list", async () =>
+  (await langfuse.api.experiments.list({ fromStartTime: started, name: "js-experiment" })).data.map((e) => ({
+    id: e.id,
+    name: e.name,
+    itemCount: e.itemCount,
+    datasetId: e.datasetId,
+  })),
+);
+await call("experiments.listItems", async () =>
+  (await langfuse.api.experiments.listItems({ fromStartTime: started, experimentName: "js-experiment" })).data
+    .map((it) => it.traceId)
+    .sort(),
+);
+
 await langfuse.shutdown();
 await provider.shutdown();
 if (logged.length) {
