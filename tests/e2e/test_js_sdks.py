@@ -14,6 +14,7 @@ import json
 import shutil
 import subprocess
 import uuid
+from datetime import datetime
 
 import httpx
 import pytest
@@ -167,6 +168,8 @@ def test_otel_sdks_round_trip(server):
     assert (by_id[ids["throws"]]["level"], by_id[ids["throws"]]["statusMessage"]) == ("ERROR", "boom inside")
     assert len(by_id) == 7 and ids["read_trace"] == {"name": "js-pipeline", "observations": 7, "scores": 3}
 
+    _check_otel_extras(server, ids["extras"])
+
     _check_prompts(server, ids)
     assert ids["api"]["prompt.update"] == {"ok": True, "value": 2}  # production label moved to v2
     linked = _get(server, f"/api/public/observations/{ids['prompted']['id']}")
@@ -223,6 +226,34 @@ def test_otel_sdks_round_trip(server):
     assert api["datasetRunItems.list"]["value"] == sorted(ids["dataset"]["created_items"])
     assert api["prompts.list"]["value"][0]["versions"] == [1, 2]
     assert api["media.get"]["value"]["contentType"] == "image/png"
+
+
+def _check_otel_extras(server, extras: dict) -> None:
+    """Every observation type, observe(), propagated version/environment, trace IO, explicit parents."""
+    trace = _get(server, f"/api/public/traces/{extras['trace_id']}")
+    assert (trace["name"], trace["version"], trace["environment"]) == ("js-extras", "app-v2", "staging-js")
+    assert (trace["input"], trace["output"]) == ({"from": "setActiveTraceIO"}, {"done": True})
+    by_id = {o["id"]: o for o in trace["observations"]}
+    assert by_id[extras["root"]]["type"] == "AGENT"
+    for kind, obs_id in extras["types"].items():
+        obs = by_id[obs_id]
+        assert (obs["type"], obs["name"], obs["input"]) == (kind.upper(), f"as-{kind}", {"type": kind})
+        assert (obs["parentObservationId"], obs["environment"]) == (extras["root"], "staging-js")
+    observed = next(o for o in by_id.values() if o["name"] == "observed-fn")
+    assert (observed["type"], observed["input"], observed["output"]) == ("CHAIN", "why?", "answer to why?")
+    assert observed["metadata"]["via"] == "observe"
+    streamed = by_id[extras["streamed"]["id"]]
+    assert streamed["version"] == "gen-v1"
+    assert streamed["startTime"] == extras["streamed"]["start"]
+    started = datetime.fromisoformat(extras["streamed"]["start"].replace("Z", "+00:00"))
+    first_token = datetime.fromisoformat(streamed["completionStartTime"].replace("Z", "+00:00"))
+    assert (first_token - started).total_seconds() == pytest.approx(0.5)
+    assert streamed["usageDetails"] == {"input": 10, "output": 20, "cache_read_input_tokens": 4, "total": 34}
+    # createTraceId(seed) is deterministic, and a parent span context from elsewhere is kept as given
+    seeded = _get(server, f"/api/public/traces/{extras['seeded_trace_id']}")
+    assert [(o["id"], o["parentObservationId"]) for o in seeded["observations"]] == [
+        (extras["detached"], "a1b2c3d4e5f60718")
+    ]
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

@@ -9,10 +9,14 @@ import { readFileSync } from "node:fs";
 import { LangfuseClient } from "@langfuse/client";
 import { LangfuseSpanProcessor } from "@langfuse/otel";
 import {
+  createTraceId,
+  observe,
   propagateAttributes,
+  setActiveTraceIO,
   setLangfuseTracerProvider,
   startActiveObservation,
   startObservation,
+  updateActiveObservation,
 } from "@langfuse/tracing";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 
@@ -109,6 +113,54 @@ await propagateAttributes(
       root.update({ output: { answer: "A small Langfuse-compatible server." } });
     }),
 );
+// --- more of the tracing API: every observation type, observe(), a seeded trace id, completion start time,
+// environment/version/release, trace IO set from inside, an explicit parent
+const seededTraceId = await createTraceId(`seed-${suffix}`);
+out.extras = { seeded_trace_id: seededTraceId, types: {} };
+const answer = observe(
+  async (question) => {
+    updateActiveObservation({ metadata: { via: "observe" } });
+    return `answer to ${question}`;
+  },
+  { name: "observed-fn", asType: "chain" },
+);
+await propagateAttributes({ version: "app-v2", environment: "staging-js", traceName: "js-extras" }, () =>
+  startActiveObservation(
+    "extras-root",
+    async (root) => {
+      out.extras.root = root.id;
+      out.extras.trace_id = root.traceId;
+      setActiveTraceIO({ input: { from: "setActiveTraceIO" }, output: { done: true } });
+      for (const type of ["agent", "tool", "chain", "retriever", "evaluator", "guardrail", "embedding", "event"]) {
+        const obs = startObservation(`as-${type}`, { input: { type } }, { asType: type });
+        out.extras.types[type] = obs.id;
+        if (type !== "event") obs.end();
+      }
+      const started = new Date(Date.now() - 2000);
+      const streamed = startObservation(
+        "streamed",
+        {
+          model: "gpt-4o",
+          completionStartTime: new Date(started.getTime() + 500),
+          usageDetails: { input: 10, output: 20, cache_read_input_tokens: 4 },
+          version: "gen-v1",
+        },
+        { asType: "generation", startTime: started },
+      );
+      out.extras.streamed = { id: streamed.id, start: started.toISOString() };
+      streamed.end();
+      await answer("why?");
+    },
+    { asType: "agent" },
+  ),
+);
+const detached = startObservation(
+  "detached-child",
+  { input: "explicit parent" },
+  { parentSpanContext: { traceId: seededTraceId, spanId: "a1b2c3d4e5f60718", traceFlags: 1 } },
+);
+out.extras.detached = detached.id;
+detached.end();
 await provider.forceFlush();
 
 // --- scores --------------------------------------------------------------------------------------------------
