@@ -292,6 +292,8 @@ def test_legacy_langfuse_sdk_round_trip(server):
     _check_dataset(server, ids)
     _check_media(server, ids, by_id[ids["with_media"]])
 
+    _check_legacy_extras(server, ids)
+
     # the 3.x way to run an experiment: item.link(observation, runName) per item
     run_ids = ids["run"]
     assert run_ids["fetched_items"] == sorted(ids["dataset"]["created_items"])
@@ -303,3 +305,34 @@ def test_legacy_langfuse_sdk_round_trip(server):
     for trace_id in run_ids["traces"]:
         item_trace = _get(server, f"/api/public/traces/{trace_id}")
         assert [(s["name"], s["value"]) for s in item_trace["scores"]] == [("exact", 1)]
+
+
+def _check_legacy_extras(server, ids: dict) -> None:
+    """Client-chosen ids and timestamps, a public trace, the fetch* helpers, updatePrompt, fetchMedia."""
+    extras = ids["extras"]
+    custom = _get(server, f"/api/public/traces/{extras['custom_trace_id']}")
+    assert (custom["name"], custom["timestamp"], custom["public"]) == ("custom-ids", extras["t0"], True)
+    assert custom["metadata"] == {"second": "update"}
+    by_id = {o["id"]: o for o in custom["observations"]}
+    span, gen = by_id[f"{extras['custom_trace_id']}-span"], by_id[f"{extras['custom_trace_id']}-gen"]
+    assert span["startTime"] == extras["t0"]
+    assert gen["parentObservationId"] == span["id"]
+    assert (gen["startTime"], gen["completionStartTime"], gen["endTime"]) == (
+        extras["t0"].replace("00.000Z", "00.100Z"),
+        extras["t0"].replace("00.000Z", "00.300Z"),
+        extras["t0"].replace("00.000Z", "00.900Z"),
+    )
+    assert gen["timeToFirstToken"] == pytest.approx(0.2) and gen["latency"] == pytest.approx(0.8)
+    # OpenAI-style usage names from 3.x map to input/output/total, priced with gpt-4o
+    assert gen["usageDetails"] == {"input": 7, "output": 3, "total": 10}
+    assert gen["calculatedTotalCost"] == pytest.approx(7 * 2.5e-6 + 3 * 1e-5)
+
+    api = extras["api"]
+    assert all(call["ok"] for call in api.values()), api
+    assert ids["trace_id"] in api["fetchTraces"]["value"]
+    assert api["fetchObservations"]["value"] == ["prompted", "rerank", "summarise"]
+    assert _get(server, f"/api/public/traces/{ids['trace_id']}")["sessionId"] in api["fetchSessions"]["value"]
+    assert api["getDatasetRuns"]["value"] == [ids["run"]["name"]]
+    assert api["getDatasetItem"]["value"] == {"answer": "4"}
+    assert api["updatePrompt"]["value"] == 2  # the production label moved to version 2
+    assert api["fetchMedia"]["value"] == {"contentType": "image/png", "contentLength": 70}

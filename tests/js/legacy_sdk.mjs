@@ -163,6 +163,52 @@ const mediaObs = (await langfuse.fetchObservation(withMedia.id)).data;
 out.media_input = mediaObs.input;
 out.media_resolved = await langfuse.resolveMediaReferences({ obj: mediaObs.input, resolveWith: "base64DataUri" });
 
+// --- more of the 3.x surface: client-chosen ids and timestamps, a public trace, the fetch* read helpers,
+// updatePrompt, dataset runs list; each call's outcome is recorded so one failure does not hide the others
+const customTraceId = `legacy-custom-${suffix}`;
+const t0 = new Date(Date.UTC(2026, 0, 15, 10, 0, 0));
+const custom = langfuse.trace({ id: customTraceId, name: "custom-ids", timestamp: t0, public: true });
+const customSpan = custom.span({ id: `${customTraceId}-span`, name: "timed", startTime: t0 });
+customSpan.generation({
+  id: `${customTraceId}-gen`,
+  name: "timed-gen",
+  startTime: new Date(t0.getTime() + 100),
+  completionStartTime: new Date(t0.getTime() + 300),
+  endTime: new Date(t0.getTime() + 900),
+  model: "gpt-4o",
+  usage: { promptTokens: 7, completionTokens: 3, totalTokens: 10 },
+});
+customSpan.end(); // end() always stamps "now" (client-side)
+// every trace event restates `public` (Langfuse does the same), so the update says it again
+custom.update({ public: true, metadata: { second: "update" } });
+await langfuse.flushAsync();
+out.extras = { custom_trace_id: customTraceId, t0: t0.toISOString(), api: {} };
+async function call(name, fn) {
+  try {
+    out.extras.api[name] = { ok: true, value: await fn() };
+  } catch (err) {
+    out.extras.api[name] = { ok: false, error: String(err?.message || err) };
+  }
+}
+await call("fetchTraces", async () =>
+  (await langfuse.fetchTraces({ userId: "legacy-user", tags: ["legacy"] })).data.map((t) => t.id),
+);
+await call("fetchObservations", async () =>
+  (await langfuse.fetchObservations({ traceId: trace.id, type: "GENERATION" })).data.map((o) => o.name).sort(),
+);
+await call("fetchSessions", async () => (await langfuse.fetchSessions({ limit: 100 })).data.map((x) => x.id));
+await call("getDatasetRuns", async () => (await langfuse.getDatasetRuns(datasetName)).data.map((r) => r.name));
+await call("getDatasetItem", async () => (await langfuse.getDatasetItem(created[0])).expectedOutput);
+await call("updatePrompt", async () => {
+  await langfuse.updatePrompt({ name: promptName, version: 2, newLabels: ["production"] });
+  return (await langfuse.getPrompt(promptName, undefined, { cacheTtlSeconds: 0 })).version;
+});
+await call("fetchMedia", async () => {
+  const id = String(mediaObs.input.image).match(/id=([^|@]+)/)[1];
+  const media = await langfuse.fetchMedia(id);
+  return { contentType: media.contentType, contentLength: media.contentLength };
+});
+
 await langfuse.shutdownAsync();
 process.stdout.write(`${JSON.stringify(out)}\n`);
 if (logged.length) {
