@@ -178,10 +178,11 @@ def test_otel_sdks_round_trip(server):
 
     _check_dataset(server, ids)
     _check_media(server, ids, by_id[ids["with_media"]])
+    _check_dataset_file(server, ids)
 
     # experiment on the dataset: one run, its items linked to the experiment traces, item and run scores
     exp = ids["experiment"]
-    assert exp["evaluations"] == [[1], [1]]
+    assert exp["evaluations"] == [[1], [1], [1]]
     run = _get(server, f"/api/public/datasets/{ids['dataset']['name']}/runs/{exp['run_name']}")
     assert run["id"] == exp["dataset_run_id"]
     assert run["description"] == "experiment from js"
@@ -193,10 +194,10 @@ def test_otel_sdks_round_trip(server):
         item_trace = _get(server, f"/api/public/traces/{trace_id}")
         assert item_trace["name"] == "experiment-item-run"
         assert item_trace["environment"] == "sdk-experiment"
-        assert item_trace["output"]["answer"] in ("4", "6")
+        assert item_trace["output"]["answer"] in ("4", "6", "an attachment")
         assert [s["name"] for s in item_trace["scores"]] == ["exact"]
     run_scores = _get(server, "/api/public/v2/scores", datasetRunId=exp["dataset_run_id"])["data"]
-    assert [(s["name"], s["value"]) for s in run_scores] == [("run-mean", 2)]
+    assert [(s["name"], s["value"]) for s in run_scores] == [("run-mean", 3)]
     # experiment on local data: a trace per item with the evaluator's score
     (local_trace_id,) = ids["local_experiment"]["trace_ids"]
     local = _get(server, f"/api/public/traces/{local_trace_id}")
@@ -226,6 +227,24 @@ def test_otel_sdks_round_trip(server):
     assert api["datasetRunItems.list"]["value"] == sorted(ids["dataset"]["created_items"])
     assert api["prompts.list"]["value"][0]["versions"] == [1, 2]
     assert api["media.get"]["value"]["contentType"] == "image/png"
+
+
+def _check_dataset_file(server, ids: dict) -> None:
+    """A LangfuseMedia in a dataset item: uploaded for the item, listed in mediaReferences, hydrated by get."""
+    file_info = ids["dataset_file"]
+    assert file_info["reference_class"] == "LangfuseMediaReference"
+    assert (file_info["content_type"], file_info["bytes_b64"]) == ("text/plain", ids["attachment_b64"])
+    item_id = next(i for i in ids["dataset"]["created_items"] if i.endswith("-file"))
+    item = _get(server, f"/api/public/dataset-items/{item_id}")
+    assert item["input"]["doc"] == file_info["reference"]  # stored as the reference string
+    (ref,) = item["mediaReferences"]
+    assert (ref["field"], ref["jsonPath"], ref["referenceString"]) == (
+        "input",
+        "$['doc']",
+        file_info["reference"],
+    )
+    assert ref["media"]["mediaId"] == file_info["media_id"]
+    assert httpx.get(ref["media"]["url"], timeout=30).content == base64.b64decode(ids["attachment_b64"])
 
 
 def _check_otel_extras(server, extras: dict) -> None:

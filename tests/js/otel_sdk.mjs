@@ -6,7 +6,7 @@
 // warning or error the SDKs log makes it exit non-zero, because they never throw on delivery failures.
 import { readFileSync } from "node:fs";
 
-import { LangfuseClient } from "@langfuse/client";
+import { LangfuseClient, LangfuseMedia } from "@langfuse/client";
 import { LangfuseSpanProcessor } from "@langfuse/otel";
 import {
   createTraceId,
@@ -228,7 +228,29 @@ for (const [i, q] of ["2+2", "3+3"].entries()) {
   });
   items.push(item.id);
 }
+// an item with a file in it: the SDK uploads it for the item and stores a reference in its place
+const attachment = Buffer.from(`attachment of ${datasetName}`).toString("base64");
+out.attachment_b64 = attachment;
+const withFile = await langfuse.dataset.createItem({
+  datasetName,
+  id: `js-item-${suffix}-file`,
+  input: {
+    question: "what is in the file?",
+    doc: new LangfuseMedia({ source: "base64_data_uri", base64DataUri: `data:text/plain;base64,${attachment}` }),
+  },
+  expectedOutput: { answer: "an attachment" },
+});
+items.push(withFile.id);
 const dataset = await langfuse.dataset.get(datasetName);
+// dataset.get hands back the file as a LangfuseMediaReference with a download URL
+const fileItem = dataset.items.find((it) => it.id === withFile.id);
+out.dataset_file = {
+  reference_class: fileItem.input.doc?.constructor?.name,
+  media_id: fileItem.input.doc?.mediaId,
+  content_type: fileItem.input.doc?.contentType,
+  bytes_b64: Buffer.from(await (await fetch(fileItem.input.doc.url)).arrayBuffer()).toString("base64"),
+  reference: JSON.parse(JSON.stringify(fileItem.input)).doc,
+};
 out.dataset = { name: datasetName, created_items: items, fetched_items: dataset.items.map((it) => it.id).sort() };
 
 // --- experiments: on the dataset (linked run items) and on local data -------------------------------------
@@ -237,7 +259,7 @@ const exp = await dataset.runExperiment({
   name: "js-experiment",
   runName,
   description: "experiment from js",
-  task: async ({ input }) => ({ answer: String(eval(input.question)) }),
+  task: async ({ input }) => ({ answer: input.doc ? "an attachment" : String(eval(input.question)) }),
   evaluators: [
     async ({ output, expectedOutput }) => ({
       name: "exact",
