@@ -227,6 +227,11 @@ def test_otel_sdks_round_trip(server):
     assert api["datasetRunItems.list"]["value"] == sorted(ids["dataset"]["created_items"])
     assert api["prompts.list"]["value"][0]["versions"] == [1, 2]
     assert api["media.get"]["value"]["contentType"] == "image/png"
+    # the server's 404s in Langfuse's shape: the SDK falls back to the given prompt and raises typed errors
+    assert api["prompt.fallback"] == {"ok": True, "value": {"isFallback": True, "compiled": "fallback used"}}
+    for name in ("trace.missing", "dataset.missing"):
+        assert (api[name]["ok"], api[name]["status"]) == (False, 404), api[name]
+        assert "NotFoundError" in api[name]["error"] and "LangfuseNotFoundError" in api[name]["error"]
 
 
 def _check_dataset_file(server, ids: dict) -> None:
