@@ -351,6 +351,11 @@ def _check_legacy_extras(server, ids: dict) -> None:
     assert gen["usageDetails"] == {"input": 7, "output": 3, "total": 10}
     assert gen["calculatedTotalCost"] == pytest.approx(7 * 2.5e-6 + 3 * 1e-5)
 
+    # LangfuseWeb (public key only) scored the generation
+    (web,) = _get(server, "/api/public/v2/scores", name="web-feedback")["data"]
+    assert (web["traceId"], web["observationId"], web["value"]) == (ids["trace_id"], ids["summarise"], 1)
+    assert web["comment"] == "thumbs up"
+
     api = extras["api"]
     assert all(call["ok"] for call in api.values()), api
     assert ids["trace_id"] in api["fetchTraces"]["value"]

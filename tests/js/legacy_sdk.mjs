@@ -7,7 +7,7 @@
 // throws on delivery failures.
 import { readFileSync } from "node:fs";
 
-import { Langfuse, LangfuseMedia } from "langfuse";
+import { Langfuse, LangfuseMedia, LangfuseWeb } from "langfuse";
 
 const logged = [];
 for (const level of ["warn", "error"]) {
@@ -208,6 +208,12 @@ await call("fetchMedia", async () => {
   const media = await langfuse.fetchMedia(id);
   return { contentType: media.contentType, contentLength: media.contentLength };
 });
+
+// the browser client: public key only, scores through POST /api/public/scores
+const web = new LangfuseWeb({ publicKey: process.env.LANGFUSE_PUBLIC_KEY, baseUrl: process.env.LANGFUSE_BASE_URL });
+web.on("error", (err) => logged.push(`web error event: ${err?.stack || JSON.stringify(err)}`));
+await web.score({ traceId: trace.id, observationId: gen.id, name: "web-feedback", value: 1, comment: "thumbs up" });
+await web.shutdownAsync();
 
 await langfuse.shutdownAsync();
 process.stdout.write(`${JSON.stringify(out)}\n`);
