@@ -171,6 +171,12 @@ def test_otel_sdks_round_trip(server):
     _check_otel_extras(server, ids["extras"])
 
     _check_prompts(server, ids)
+    composed = ids["prompt"]["composed"]
+    assert composed["prompt"] == "Hi {{name}} from {{place}}, v2 Answer briefly."  # resolved by label
+    assert composed["compiled"] == "Hi Ada from Oslo, v2 Answer briefly."
+    assert composed["commitMessage"] == "compose with staging"
+    (session_score,) = _get(server, "/api/public/v2/scores", name="js-session-score")["data"]
+    assert (session_score["sessionId"], session_score["traceId"]) == (trace["sessionId"], None)
     assert ids["api"]["prompt.update"] == {"ok": True, "value": 2}  # production label moved to v2
     linked = _get(server, f"/api/public/observations/{ids['prompted']['id']}")
     assert (linked["promptName"], linked["promptVersion"]) == (ids["prompt"]["name"], 1)
@@ -179,6 +185,16 @@ def test_otel_sdks_round_trip(server):
     _check_dataset(server, ids)
     _check_media(server, ids, by_id[ids["with_media"]])
     _check_dataset_file(server, ids)
+
+    # a dataset as of a past instant, and an experiment pinned to that version
+    versioned = ids["versioned"]
+    item_a, item_b = f"{versioned['name']}-a", f"{versioned['name']}-b"
+    assert versioned["past"] == [[item_a, {"v": 1}, "one"]]
+    assert versioned["now"] == [[item_a, {"v": 2}, "two"], [item_b, {"v": 3}, None]]
+    assert versioned["outputs"] == [1]
+    pinned = _get(server, f"/api/public/datasets/{versioned['name']}/runs/{versioned['run']}")
+    assert pinned["metadata"] == {"dataset_version": versioned["at"]}
+    assert [ri["datasetItemId"] for ri in pinned["datasetRunItems"]] == [item_a]
 
     # experiment on the dataset: one run, its items linked to the experiment traces, item and run scores
     exp = ids["experiment"]

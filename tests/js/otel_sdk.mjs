@@ -175,6 +175,7 @@ langfuse.score.create({
   observationId: out.summarise,
 });
 langfuse.score.create({ name: "js-tone", value: "friendly", dataType: "CATEGORICAL", traceId: out.trace_id });
+langfuse.score.create({ name: "js-session-score", value: 0.5, sessionId: `js-session-${suffix}` });
 await langfuse.score.flush();
 
 // --- prompts: create (two versions, labels), get by label and version, compile -----------------------------
@@ -210,6 +211,19 @@ out.chat_prompt = {
   name: chatName,
   version: chat.version,
   compiled: chat.compile({ persona: "a pirate", question: "where?" }, { history: [{ role: "user", content: "hi" }] }),
+};
+// composition: a prompt that references another by label, resolved by the server; a commit message
+await langfuse.prompt.create({
+  name: `${promptName}-composed`,
+  prompt: `@@@langfusePrompt:name=${promptName}|label=staging@@@ Answer briefly.`,
+  labels: ["production"],
+  commitMessage: "compose with staging",
+});
+const composed = await langfuse.prompt.get(`${promptName}-composed`, { cacheTtlSeconds: 0 });
+out.prompt.composed = {
+  prompt: composed.prompt,
+  commitMessage: composed.commitMessage,
+  compiled: composed.compile({ name: "Ada", place: "Oslo" }),
 };
 // a generation linked to the prompt
 const linked = startObservation("prompted", { model: "gpt-4o", prompt: prod }, { asType: "generation" });
@@ -254,6 +268,27 @@ out.dataset_file = {
   reference: JSON.parse(JSON.stringify(fileItem.input)).doc,
 };
 out.dataset = { name: datasetName, created_items: items, fetched_items: dataset.items.map((it) => it.id).sort() };
+
+// dataset versions: the state at a past instant, and an experiment pinned to it
+const versioned = `${datasetName}-versioned`;
+await langfuse.api.datasets.create({ name: versioned });
+await langfuse.dataset.createItem({ datasetName: versioned, id: `${versioned}-a`, input: { v: 1 }, expectedOutput: "one" });
+await new Promise((resolve) => setTimeout(resolve, 50));
+const between = new Date().toISOString();
+await new Promise((resolve) => setTimeout(resolve, 50));
+await langfuse.dataset.createItem({ datasetName: versioned, id: `${versioned}-a`, input: { v: 2 }, expectedOutput: "two" });
+await langfuse.dataset.createItem({ datasetName: versioned, id: `${versioned}-b`, input: { v: 3 } });
+const past = await langfuse.dataset.get(versioned, { version: between });
+const now = await langfuse.dataset.get(versioned);
+const pastRun = await past.runExperiment({ name: "versioned", runName: `${versioned}-run`, task: async ({ input }) => input.v });
+out.versioned = {
+  name: versioned,
+  at: between,
+  past: past.items.map((it) => [it.id, it.input, it.expectedOutput]),
+  now: now.items.map((it) => [it.id, it.input, it.expectedOutput]).sort(),
+  run: pastRun.runName,
+  outputs: pastRun.itemResults.map((r) => r.output),
+};
 
 // --- experiments: on the dataset (linked run items) and on local data -------------------------------------
 const runName = `js-run-${suffix}`;
