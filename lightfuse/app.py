@@ -14,6 +14,7 @@ from lightfuse.api import (
     annotation_queues,
     comments,
     datasets,
+    experiments,
     health,
     ingestion,
     media,
@@ -37,6 +38,7 @@ from lightfuse.services.accounts.project_purge import ProjectPurger
 from lightfuse.services.annotations.annotations import AnnotationService
 from lightfuse.services.auth.api_keys import ApiKeyService
 from lightfuse.services.datasets.datasets import DatasetService
+from lightfuse.services.datasets.experiment_reads import ExperimentReadService
 from lightfuse.services.datasets.experiments import ExperimentAwareOtlpIngestor, ExperimentRecorder
 from lightfuse.services.datasets.runs import DatasetRunService
 from lightfuse.services.ingestion.budget import IntakeBudget
@@ -69,6 +71,7 @@ class Services:
     media: MediaService
     datasets: DatasetService
     dataset_runs: DatasetRunService
+    experiments: ExperimentReadService
     annotations: AnnotationService
     purger: ProjectPurger
     storage: StorageHealth
@@ -125,6 +128,7 @@ def build_services(settings: Settings) -> Services:
         media=media,
         datasets=DatasetService(engine, media),
         dataset_runs=DatasetRunService(engine),
+        experiments=ExperimentReadService(engine),
         annotations=AnnotationService(engine),
         purger=ProjectPurger(engine, blobs, grace_seconds=settings.project_purge_grace_seconds),
         storage=storage,
@@ -269,6 +273,7 @@ def create_app(services: Services) -> FastAPI:
         models,
         prompts,
         datasets,
+        experiments,
         media,
         comments,
         annotation_queues,

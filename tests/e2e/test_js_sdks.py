@@ -243,6 +243,7 @@ def test_otel_sdks_round_trip(server):
     assert api["datasetRunItems.list"]["value"] == sorted(ids["dataset"]["created_items"])
     assert api["prompts.list"]["value"][0]["versions"] == [1, 2]
     assert api["media.get"]["value"]["contentType"] == "image/png"
+    _check_experiments_api(server, ids)
     # the server's 404s in Langfuse's shape: the SDK falls back to the given prompt and raises typed errors
     assert api["prompt.fallback"] == {"ok": True, "value": {"isFallback": True, "compiled": "fallback used"}}
     for name in ("trace.missing", "dataset.missing"):
@@ -266,6 +267,33 @@ def _check_dataset_file(server, ids: dict) -> None:
     )
     assert ref["media"]["mediaId"] == file_info["media_id"]
     assert httpx.get(ref["media"]["url"], timeout=30).content == base64.b64decode(ids["attachment_b64"])
+
+
+def _check_experiments_api(server, ids: dict) -> None:
+    """api.experiments.list / listItems (api-semantics 7.4) find the dataset experiment the SDK just ran."""
+    api, exp = ids["api"], ids["experiment"]
+    dataset = _get(server, f"/api/public/v2/datasets/{ids['dataset']['name']}")
+    assert api["experiments.list"]["ok"], api["experiments.list"]
+    assert api["experiments.list"]["value"] == [
+        {
+            "id": exp["dataset_run_id"],
+            "name": exp["run_name"],
+            "itemCount": 3,
+            "datasetId": dataset["id"],
+            "description": "experiment from js",
+        }
+    ]
+    assert api["experiments.listItems"]["ok"], api["experiments.listItems"]
+    items = api["experiments.listItems"]["value"]
+    assert sorted(it["traceId"] for it in items) == sorted(exp["trace_ids"])
+    assert [it["itemId"] for it in items] == sorted(ids["dataset"]["created_items"])
+    assert {(it["experimentId"], it["datasetId"]) for it in items} == {(exp["dataset_run_id"], dataset["id"])}
+    first = items[0]
+    assert (first["input"], first["output"], first["expectedOutput"]) == (
+        {"question": "2+2"},
+        {"answer": "4"},
+        {"answer": "4"},
+    )
 
 
 def _check_otel_extras(server, extras: dict) -> None:
@@ -294,23 +322,6 @@ def _check_otel_extras(server, extras: dict) -> None:
     assert [(o["id"], o["parentObservationId"]) for o in seeded["observations"]] == [
         (extras["detached"], "a1b2c3d4e5f60718")
     ]
-
-
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-@pytest.mark.xfail(
-    strict=True, reason="GET /api/public/experiments and /experiment-items are not implemented"
-)
-def test_otel_sdk_reads_experiments(server):
-    """The SDK's api.experiments.list / listItems (api-semantics 7.4) find the experiment it just ran."""
-    ids = run_node(server, "otel_sdk.mjs")
-    api, exp = ids["api"], ids["experiment"]
-    dataset = _get(server, f"/api/public/v2/datasets/{ids['dataset']['name']}")
-    assert api["experiments.list"]["ok"], api["experiments.list"]
-    (experiment,) = api["experiments.list"]["value"]
-    assert experiment["name"] == "js-experiment"
-    assert (experiment["itemCount"], experiment["datasetId"]) == (2, dataset["id"])
-    assert api["experiments.listItems"]["ok"], api["experiments.listItems"]
-    assert api["experiments.listItems"]["value"] == sorted(exp["trace_ids"])
 
 
 def test_legacy_langfuse_sdk_round_trip(server):

@@ -378,17 +378,22 @@ await call("prompt.fallback", async () => {
 await call("trace.missing", () => langfuse.api.trace.get(`missing-${suffix}`));
 await call("dataset.missing", () => langfuse.dataset.get(`missing-${suffix}`));
 await call("experiments.list", async () =>
-  (await langfuse.api.experiments.list({ fromStartTime: started, name: "js-experiment" })).data.map((e) => ({
+  // the SDK names an experiment after its run (langfuse.experiment.name = run name)
+  (await langfuse.api.experiments.list({ fromStartTime: started, name: runName, fields: "core,metadata" })).data.map((e) => ({
     id: e.id,
     name: e.name,
     itemCount: e.itemCount,
     datasetId: e.datasetId,
+    description: e.description,
   })),
 );
 await call("experiments.listItems", async () =>
-  (await langfuse.api.experiments.listItems({ fromStartTime: started, experimentName: "js-experiment" })).data
-    .map((it) => it.traceId)
-    .sort(),
+  (
+    await langfuse.api.experiments.listItems({ fromStartTime: started, experimentName: runName, fields: "core,dataset,io" })
+  ).data
+    .map((it) => ({ traceId: it.traceId, itemId: it.experimentItemId, datasetId: it.experimentDatasetId,
+      input: it.input, output: it.output, expectedOutput: it.expectedOutput, experimentId: it.experimentId }))
+    .sort((a, b) => a.itemId.localeCompare(b.itemId)),
 );
 
 await langfuse.shutdown();
