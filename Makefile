@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CLIENTS := .venv-clients
 
-.PHONY: install serve test test-fast test-deploy clients oidc lint typecheck format bench-ingest clean
+.PHONY: install serve test test-fast test-deploy clients oidc js-clients lint typecheck format bench-ingest clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,7 @@ clients: $(patsubst tests/clients/%.txt,$(CLIENTS)/%/.installed,$(wildcard tests
 serve: install  ## serve Lightfuse on http://localhost:3000 with the embedded SQLite store
 	$(VENV)/bin/lightfuse serve
 
-test: install clients oidc  ## run every test (SQLite and Postgres backends, real SDK clients)
+test: install clients oidc js-clients  ## run every test (SQLite and Postgres backends, real SDK clients)
 	$(VENV)/bin/pytest -q
 
 test-fast: install  ## unit tests only
@@ -58,3 +58,10 @@ tests/oidc/node_modules/.installed: tests/oidc/package.json tests/oidc/package-l
 	touch $@
 
 oidc: tests/oidc/node_modules/.installed  ## node packages of the test OpenID Provider (npm ci)
+
+# the released Langfuse JS/TS SDKs the tests drive on the machine's node (tests/js, tests/e2e/test_js_sdks.py)
+tests/js/node_modules/.installed: tests/js/package.json tests/js/package-lock.json
+	cd tests/js && npm ci --no-audit --no-fund
+	touch $@
+
+js-clients: tests/js/node_modules/.installed  ## node packages of the Langfuse JS SDKs (npm ci)
