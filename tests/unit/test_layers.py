@@ -87,6 +87,7 @@ DOMAINS: dict[str, set[str]] = {
     "media": {"common"},
     "datasets": {"common", "ingestion", "media"},
     "annotations": {"common"},
+    "llm": {"common", "ingestion"},
 }
 
 # store packages owned by some domains: package -> the services domains that may import it

@@ -18,7 +18,12 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine, Table, delete, exists, select, tuple_
 
-from lightfuse.store.sql import tables_admin, tables_datasets, tables_prompts  # noqa: F401 - registers their tables
+from lightfuse.store.sql import (  # noqa: F401 - registers their tables
+    llm_connections,
+    tables_admin,
+    tables_datasets,
+    tables_prompts,
+)
 from lightfuse.store.sql.tables import metadata, projects
 from lightfuse.store.sql.tables_datasets import media
 from lightfuse.store.sql.transactions import write_transaction
