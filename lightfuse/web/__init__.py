@@ -38,6 +38,7 @@ from lightfuse.web import (
     explore_pages,
     invite_pages,
     org_pages,
+    playground_pages,
     project_pages,
     sso_pages,
     trace_pages,
@@ -137,6 +138,7 @@ def install(app: FastAPI, services: Any) -> None:
         admin_pages,
         invite_pages,
         project_pages,
+        playground_pages,
         trace_pages,
         explore_pages,
     ):

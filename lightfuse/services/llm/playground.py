@@ -9,6 +9,7 @@ call is recorded too, at level ERROR with the provider's message.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 import time
@@ -144,6 +145,25 @@ class Playground:
         run = validate_run(body)
         run["connection"] = self.connections.for_call(project_id, run.pop("connection_id"))
         return run
+
+    async def test_connection(self, project_id: str, connection_id: str) -> str:
+        """A one-word completion on the connection's first model (not traced); raises RequestError."""
+        conn = await asyncio.to_thread(self.connections.for_call, project_id, connection_id)
+        if not conn.models:
+            raise bad("the connection has no models: add custom models or enable the default ones")
+        request = ChatRequest(
+            model=conn.models[0],
+            messages=[{"role": "user", "content": "Reply with the single word OK."}],
+            params={"max_tokens": 5},
+        )
+        text: list[str] = []
+        try:
+            async for event in stream_chat(conn, request, self.connections.policy):
+                if event["type"] == "delta":
+                    text.append(event["text"])
+        except (OutboundRefused, ProviderError) as exc:
+            raise bad(str(exc)) from None
+        return "".join(text)[:200]
 
     async def stream(self, project_id: str, user_id: str | None, run: dict[str, Any]) -> AsyncIterator[dict]:
         """The events for the browser, ending with ``done`` (trace id, usage) or ``error``."""
