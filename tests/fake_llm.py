@@ -52,7 +52,10 @@ class FakeLlm:
                     )
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     return self._json(404, {"error": {"message": "not found"}})
-                fake.answer(self, body)
+                try:
+                    fake.answer(self, body)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client stopped reading (the bench does, after a token)
 
             def _json(self, status: int, payload: dict) -> None:
                 data = json.dumps(payload).encode()

@@ -164,6 +164,17 @@ class _PinningBackend:
         await self.inner.sleep(seconds)
 
 
+_SSL_CONTEXTS: dict[str, Any] = {}
+
+
+def _ssl_context(hx: Any) -> Any:
+    # loading the CA bundle takes ~20 ms: once per process (an SSLContext is safe to share between clients)
+    context = _SSL_CONTEXTS.get(hx.__name__)
+    if context is None:
+        context = _SSL_CONTEXTS[hx.__name__] = hx.create_ssl_context()
+    return context
+
+
 def pinned_async_client(policy: OutboundPolicy, client_cls: type = httpx.AsyncClient) -> Any:
     """An async HTTP client of ``client_cls`` (an httpx ``AsyncClient``, or the httpx2 one that newer provider
     SDKs are built on) whose connections pass ``policy`` at connect time, with the policy's timeout and no
@@ -171,10 +182,11 @@ def pinned_async_client(policy: OutboundPolicy, client_cls: type = httpx.AsyncCl
     root = next(c for c in client_cls.__mro__ if c.__name__ == "AsyncClient").__module__.split(".")[0]
     hx = importlib.import_module(root)
     hc = importlib.import_module(root.replace("httpx", "httpcore"))
-    transport = hx.AsyncHTTPTransport(trust_env=False)
+    ssl_context = _ssl_context(hx)
+    transport = hx.AsyncHTTPTransport(verify=ssl_context, trust_env=False)
     # httpx builds its connection pool without a way to pass a network backend; swap in one that has it
     transport._pool = hc.AsyncConnectionPool(
-        ssl_context=hx.create_ssl_context(),
+        ssl_context=ssl_context,
         max_connections=100,
         max_keepalive_connections=20,
         keepalive_expiry=5.0,

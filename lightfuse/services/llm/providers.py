@@ -18,9 +18,14 @@ Not done: ``bedrock``, ``google-vertex-ai`` (stored by the API, refused by the p
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import hashlib
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from lightfuse.services.common.outbound import OutboundPolicy, pinned_async_client
 from lightfuse.services.llm.connections import CallableConnection
@@ -65,7 +70,37 @@ async def stream_chat(
         raise ProviderError(_safe_message(exc, conn.secret_key)) from None
 
 
+_CLIENTS: OrderedDict[tuple, Any] = OrderedDict()
+_MAX_CLIENTS = 64
+
+
+def _cached_client(conn: CallableConnection, policy: OutboundPolicy, make: Callable[[], Any]) -> Any:
+    """One SDK client per connection version and event loop, so runs reuse its kept-alive connections (a TLS
+    handshake with the provider is most of what a new client would add to the time to first token). The key
+    holds a digest of the secret, so a changed key or header makes a new client."""
+    loop = asyncio.get_running_loop()
+    secret = hashlib.sha256(
+        orjson.dumps(
+            [conn.secret_key, conn.base_url, conn.extra_headers, conn.adapter], option=orjson.OPT_SORT_KEYS
+        )
+    ).hexdigest()
+    key = (id(loop), conn.id, secret, id(policy))
+    client = _CLIENTS.get(key)
+    if client is None:
+        client = _CLIENTS[key] = make()
+        while len(_CLIENTS) > _MAX_CLIENTS:
+            _key, old = _CLIENTS.popitem(last=False)
+            if _key[0] == id(loop):
+                loop.create_task(old.close())
+    _CLIENTS.move_to_end(key)
+    return client
+
+
 def _openai_client(conn: CallableConnection, policy: OutboundPolicy) -> Any:
+    return _cached_client(conn, policy, lambda: _new_openai_client(conn, policy))
+
+
+def _new_openai_client(conn: CallableConnection, policy: OutboundPolicy) -> Any:
     import openai  # loaded on the first playground call, not at server start
 
     common: dict[str, Any] = {
@@ -92,14 +127,14 @@ async def _openai(
         kwargs["tools"] = request.tools
     if request.response_format:
         kwargs["response_format"] = request.response_format
-    async with client:
-        stream: Any = await client.chat.completions.create(
-            model=request.model,
-            messages=request.messages,
-            stream=True,
-            stream_options={"include_usage": True},
-            **kwargs,
-        )
+    stream: Any = await client.chat.completions.create(
+        model=request.model,
+        messages=request.messages,
+        stream=True,
+        stream_options={"include_usage": True},
+        **kwargs,
+    )
+    async with stream:
         async for chunk in stream:
             if chunk.usage is not None:
                 yield {
@@ -140,13 +175,17 @@ async def _anthropic(
 
     if request.response_format:
         raise ProviderError("structured output (JSON schema) is not available for Anthropic connections")
-    client = anthropic.AsyncAnthropic(
-        api_key=conn.secret_key,
-        base_url=conn.base_url,
-        default_headers=conn.extra_headers or None,
-        max_retries=0,
-        timeout=policy.timeout_s,
-        http_client=pinned_async_client(policy, anthropic.DefaultAsyncHttpxClient),
+    client = _cached_client(
+        conn,
+        policy,
+        lambda: anthropic.AsyncAnthropic(
+            api_key=conn.secret_key,
+            base_url=conn.base_url,
+            default_headers=conn.extra_headers or None,
+            max_retries=0,
+            timeout=policy.timeout_s,
+            http_client=pinned_async_client(policy, anthropic.DefaultAsyncHttpxClient),
+        ),
     )
     system, messages = _anthropic_messages(request.messages)
     create: Any = client.messages.create
@@ -169,8 +208,8 @@ async def _anthropic(
             for t in request.tools
         ]
     usage_in = 0
-    async with client:
-        stream: Any = await create(model=request.model, messages=messages, stream=True, **kwargs)
+    stream: Any = await create(model=request.model, messages=messages, stream=True, **kwargs)
+    async with stream:
         async for event in stream:
             kind = event.type
             if kind == "message_start":
