@@ -46,14 +46,25 @@ class FakeLlm:
                 fake.requests.append(
                     {"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body}
                 )
-                if self.headers.get("authorization") != f"Bearer {fake.api_key}":
+                # OpenAI: Bearer token; Azure OpenAI: api-key header; Anthropic: x-api-key header
+                keys = {
+                    (self.headers.get("authorization") or "").removeprefix("Bearer "),
+                    self.headers.get("api-key"),
+                    self.headers.get("x-api-key"),
+                }
+                if fake.api_key not in keys:
                     return self._json(
                         401, {"error": {"message": "Incorrect API key provided", "type": "auth"}}
                     )
-                if not self.path.rstrip("/").endswith("/chat/completions"):
+                path = self.path.split("?")[0].rstrip("/")
+                fake.requests[-1]["path"] = self.path
+                if not path.endswith(("/chat/completions", "/messages")):
                     return self._json(404, {"error": {"message": "not found"}})
                 try:
-                    fake.answer(self, body)
+                    if path.endswith("/messages"):
+                        fake.answer_anthropic(self, body)
+                    else:
+                        fake.answer(self, body)
                 except (BrokenPipeError, ConnectionResetError):
                     self.close_connection = True  # the client stopped reading (the bench does, after a token)
 
@@ -74,6 +85,57 @@ class FakeLlm:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+
+    def answer_anthropic(self, handler: BaseHTTPRequestHandler, body: dict) -> None:
+        """Anthropic's Messages API, streamed: message_start (input tokens), text deltas, message_delta
+        (output tokens, stop reason), message_stop; with ``tools`` a tool_use block with ``{"echo": ...}``."""
+        last_user = next(
+            (m.get("content") for m in reversed(body.get("messages") or []) if m.get("role") == "user"), ""
+        )
+        words = f"Echo: {last_user}".split(" ")
+        handler.send_response(200)
+        handler.send_header("content-type", "text/event-stream")
+        handler.send_header("connection", "close")
+        handler.end_headers()
+
+        def send(event: str, payload: dict) -> None:
+            handler.wfile.write(
+                f"event: {event}\ndata: {json.dumps({'type': event, **payload})}\n\n".encode()
+            )
+            handler.wfile.flush()
+
+        message = {
+            "id": "msg_fake",
+            "type": "message",
+            "role": "assistant",
+            "model": body.get("model"),
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 12, "output_tokens": 1},
+        }
+        send("message_start", {"message": message})
+        if body.get("tools"):
+            block = {"type": "tool_use", "id": "toolu_1", "name": body["tools"][0]["name"], "input": {}}
+            send("content_block_start", {"index": 0, "content_block": block})
+            delta = {"type": "input_json_delta", "partial_json": json.dumps({"echo": last_user})}
+            send("content_block_delta", {"index": 0, "delta": delta})
+            stop = "tool_use"
+        else:
+            send("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+            for i, word in enumerate(words):
+                text = word if i == 0 else " " + word
+                send("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": text}})
+                if i < len(words) - 1:
+                    time.sleep(self.token_delay)
+            stop = "end_turn"
+        send("content_block_stop", {"index": 0})
+        send(
+            "message_delta",
+            {"delta": {"stop_reason": stop, "stop_sequence": None}, "usage": {"output_tokens": len(words)}},
+        )
+        send("message_stop", {})
+        handler.close_connection = True
 
     def answer(self, handler: BaseHTTPRequestHandler, body: dict) -> None:
         last_user = next(

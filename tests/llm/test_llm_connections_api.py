@@ -204,3 +204,48 @@ def test_the_allow_list_is_checked_again_at_connect_time(llm_api, fake_llm):
     events = _run(services, conn["id"])
     assert events[-1]["type"] == "error" and "non-public address" in events[-1]["message"]
     assert len(fake_llm.requests) == before
+
+
+def test_anthropic_and_azure_adapters_stream_through_their_sdks(llm_api, fake_llm):
+    """The Anthropic SDK (Messages API events) and the AzureOpenAI client (deployment path, api-key header)."""
+    client, services, auth = llm_api
+    anthropic_conn = client.put(
+        "/api/public/llm-connections",
+        json=_body(
+            fake_llm, provider="claude", adapter="anthropic", baseURL=fake_llm.base_url.removesuffix("/v1")
+        ),
+        auth=auth,
+    ).json()
+    events = _run(
+        services,
+        anthropic_conn["id"],
+        model="claude-3-5-haiku-latest",
+        messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello {{who}}"}],
+    )
+    assert "".join(e["text"] for e in events if e["type"] == "delta") == "Echo: hello world"
+    assert events[-1]["type"] == "done" and events[-1]["usage"] == {"input": 12, "output": 3}
+    sent = fake_llm.requests[-1]
+    # the key travels as x-api-key or (newer SDK releases) a Bearer token; either way through Anthropic's SDK
+    key_headers = (sent["headers"].get("x-api-key"), sent["headers"].get("authorization"))
+    assert fake_llm.api_key in key_headers or f"Bearer {fake_llm.api_key}" in key_headers
+    assert "anthropic-version" in sent["headers"] and sent["headers"]["x-team"] == "team-secret-value"
+    assert sent["body"]["system"] == "be brief" and sent["body"]["max_tokens"] == 50
+    assert sent["body"]["temperature"] == 0.2
+    tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+    events = _run(services, anthropic_conn["id"], model="claude-3-5-haiku-latest", tools=[tool])
+    calls = [e for e in events if e["type"] == "tool_call"]
+    assert (
+        calls[0]["name"] == "lookup" and "".join(c["arguments"] for c in calls) == '{"echo": "hello world"}'
+    )
+
+    azure_conn = client.put(
+        "/api/public/llm-connections",
+        json=_body(
+            fake_llm, provider="azure", adapter="azure", baseURL=fake_llm.base_url.removesuffix("/v1")
+        ),
+        auth=auth,
+    ).json()
+    events = _run(services, azure_conn["id"], model="my-deployment")
+    assert "".join(e["text"] for e in events if e["type"] == "delta") == "Echo: hello world"
+    sent = fake_llm.requests[-1]
+    assert sent["headers"]["api-key"] == fake_llm.api_key and "authorization" not in sent["headers"]

@@ -191,9 +191,10 @@ async def _anthropic(
     create: Any = client.messages.create
     params = request.params
     kwargs: dict[str, Any] = {"max_tokens": params.get("max_tokens") or 1024}
-    for ours, theirs in (("temperature", "temperature"), ("top_p", "top_p")):
-        if params.get(ours) is not None:
-            kwargs[theirs] = params[ours]
+    # sent as extra body fields: newer SDK releases dropped these keywords, the API still takes them
+    sampling = {k: params[k] for k in ("temperature", "top_p") if params.get(k) is not None}
+    if sampling:
+        kwargs["extra_body"] = sampling
     if params.get("stop"):
         kwargs["stop_sequences"] = params["stop"] if isinstance(params["stop"], list) else [params["stop"]]
     if system:
