@@ -34,11 +34,13 @@ from lightfuse.api import (
 )
 from lightfuse.api.common import install_error_handlers
 from lightfuse.api.observability import MetricsServer, ObservabilityMiddleware
-from lightfuse.config import Settings
+from lightfuse.config import Settings, webhook_policy
 from lightfuse.services.accounts.accounts import AccountService
 from lightfuse.services.accounts.project_purge import ProjectPurger
 from lightfuse.services.annotations.annotations import AnnotationService
 from lightfuse.services.auth.api_keys import ApiKeyService
+from lightfuse.services.automations.automations import AutomationService
+from lightfuse.services.automations.delivery import WebhookSender
 from lightfuse.services.common.outbound import LLM_VARIABLES, OutboundPolicy
 from lightfuse.services.datasets.datasets import DatasetService
 from lightfuse.services.datasets.experiments import ExperimentAwareOtlpIngestor, ExperimentRecorder
@@ -77,6 +79,8 @@ class Services:
     dataset_runs: DatasetRunService
     annotations: AnnotationService
     purger: ProjectPurger
+    automations: AutomationService
+    webhooks: WebhookSender
     storage: StorageHealth
     metrics: OpsMetrics
     budget: IntakeBudget
@@ -129,8 +133,18 @@ def build_services(settings: Settings) -> Services:
             settings.llm_whitelisted_ips,
             settings.llm_whitelisted_ip_segments,
             settings.llm_completion_timeout_ms,
-            variables=LLM_VARIABLES,
+            env_prefix=LLM_VARIABLES,
         ),
+    )
+    # prompt changes write webhook deliveries in their own transaction (services/common/change_events.py)
+    hooks = webhook_policy(settings)
+    automations = AutomationService(engine, settings.encryption_key, hooks)
+    webhooks = WebhookSender(
+        engine,
+        settings.encryption_key,
+        hooks,
+        max_attempts=settings.webhook_max_attempts,
+        base_delay_s=settings.webhook_retry_base_seconds,
     )
     return Services(
         settings,
@@ -140,12 +154,14 @@ def build_services(settings: Settings) -> Services:
         models,
         pipeline,
         otlp,
-        prompts=PromptService(engine),
+        prompts=PromptService(engine, listeners=[automations.on_change]),
         media=media,
         datasets=DatasetService(engine, media),
         dataset_runs=DatasetRunService(engine),
         annotations=AnnotationService(engine),
         purger=ProjectPurger(engine, blobs, grace_seconds=settings.project_purge_grace_seconds),
+        automations=automations,
+        webhooks=webhooks,
         storage=storage,
         metrics=metrics,
         budget=budget,
@@ -242,8 +258,16 @@ def create_app(services: Services) -> FastAPI:
             interval=interval,
             first_delay=min(interval, 10),
         )
+        # webhook deliveries (services/automations/delivery.py): the outbox is polled, due rows are sent
+        deliveries = PeriodicDaemon(
+            "webhook deliveries",
+            metrics.timed_job("webhook_deliveries", services.webhooks.run_due),
+            interval=services.settings.webhook_poll_seconds,
+            first_delay=services.settings.webhook_poll_seconds,
+        )
         key_use.start()
         purge.start()
+        deliveries.start()
         settings = services.settings
         metrics_server = None
         if settings.metrics_port:
@@ -272,6 +296,7 @@ def create_app(services: Services) -> FastAPI:
                 await grpc_server.stop(settings.shutdown_timeout_seconds)
             await key_use.stop()
             await purge.stop()
+            await deliveries.stop()
             # drain: every acknowledged event is already committed, this finishes what is queued
             await asyncio.to_thread(services.pipeline.stop)
             await asyncio.to_thread(services.otlp.close)

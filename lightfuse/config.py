@@ -10,12 +10,15 @@ import os
 import re
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lightfuse.store.private_files import make_private_dirs, make_private_file, narrow_to_owner
+
+if TYPE_CHECKING:
+    from lightfuse.services.common.outbound import OutboundPolicy
 
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -180,6 +183,27 @@ class Settings(BaseSettings):
     default_project_role: str | None = Field(
         None, validation_alias=AliasChoices("LANGFUSE_DEFAULT_PROJECT_ROLE")
     )
+    # --- webhook automations (issue #18; Langfuse's variable names, features.md 2.x) ---
+    webhook_whitelisted_hosts: str | None = Field(
+        None, validation_alias=AliasChoices("LANGFUSE_WEBHOOK_WHITELISTED_HOST")
+    )
+    webhook_whitelisted_ips: str | None = Field(
+        None, validation_alias=AliasChoices("LANGFUSE_WEBHOOK_WHITELISTED_IPS")
+    )
+    webhook_whitelisted_ip_segments: str | None = Field(
+        None, validation_alias=AliasChoices("LANGFUSE_WEBHOOK_WHITELISTED_IP_SEGMENTS")
+    )
+    webhook_timeout_ms: int = Field(10000, gt=0, validation_alias=AliasChoices("LANGFUSE_WEBHOOK_TIMEOUT_MS"))
+    # Lightfuse's own: attempts per delivery, the first retry's delay (doubling), how often the outbox is polled
+    webhook_max_attempts: int = Field(
+        8, ge=1, le=50, validation_alias=AliasChoices("LIGHTFUSE_WEBHOOK_MAX_ATTEMPTS")
+    )
+    webhook_retry_base_seconds: float = Field(
+        10, gt=0, validation_alias=AliasChoices("LIGHTFUSE_WEBHOOK_RETRY_BASE_SECONDS")
+    )
+    webhook_poll_seconds: float = Field(
+        2, gt=0, validation_alias=AliasChoices("LIGHTFUSE_WEBHOOK_POLL_SECONDS")
+    )
     # Lightfuse's own: the identity provider's groups/roles claim mapped to roles at every SSO sign-in
     sso_role_claim: str = Field("groups", validation_alias=AliasChoices("LIGHTFUSE_SSO_ROLE_CLAIM"))
     sso_role_mapping: str | None = Field(None, validation_alias=AliasChoices("LIGHTFUSE_SSO_ROLE_MAPPING"))
@@ -342,7 +366,21 @@ def _check_sso(settings: Settings) -> None:
             settings.llm_whitelisted_hosts,
             settings.llm_whitelisted_ips,
             settings.llm_whitelisted_ip_segments,
-            variables="LANGFUSE_LLM_CONNECTION_WHITELISTED",
+            env_prefix="LANGFUSE_LLM_CONNECTION_WHITELISTED",
         )
+        webhook_policy(settings)
     except (sso_config.SsoConfigError, ValueError) as exc:
         raise ConfigError(str(exc)) from None
+
+
+def webhook_policy(settings: Settings) -> OutboundPolicy:
+    """The outbound policy of webhook automations (its allow-list variables are checked at start)."""
+    from lightfuse.services.common.outbound import OutboundPolicy  # late: services import this module
+
+    return OutboundPolicy(
+        settings.webhook_whitelisted_hosts,
+        settings.webhook_whitelisted_ips,
+        settings.webhook_whitelisted_ip_segments,
+        settings.webhook_timeout_ms,
+        env_prefix="LANGFUSE_WEBHOOK_WHITELISTED",
+    )

@@ -35,6 +35,7 @@ from lightfuse.services.tracing.web_tracing import WebTracing
 from lightfuse.web import (
     admin_pages,
     auth_pages,
+    automation_pages,
     explore_pages,
     invite_pages,
     org_pages,
@@ -139,6 +140,7 @@ def install(app: FastAPI, services: Any) -> None:
         invite_pages,
         project_pages,
         playground_pages,
+        automation_pages,
         trace_pages,
         explore_pages,
     ):

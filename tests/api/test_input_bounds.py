@@ -241,7 +241,12 @@ def test_nul_in_ingested_events_is_stripped_and_never_costs_the_batch(api):
 @pytest.mark.parametrize("event_type", [{}, [], 7, None, True])
 def test_an_event_type_of_the_wrong_json_type_fails_that_event_alone(api, event_type):
     # found by schemathesis after the ingestion metrics began counting events by type: {} was a 500
-    good = {"id": "e-good", "type": "trace-create", "timestamp": "2026-01-01T00:00:00Z", "body": {"id": "t-ok"}}
+    good = {
+        "id": "e-good",
+        "type": "trace-create",
+        "timestamp": "2026-01-01T00:00:00Z",
+        "body": {"id": "t-ok"},
+    }
     r = api.ingest([{"id": "e-bad", "type": event_type}, good])
     assert r.status_code == 207, (r.status_code, r.text)
     assert [s["id"] for s in r.json()["successes"]] == ["e-good"]

@@ -84,12 +84,16 @@ def test_upsert_list_delete_never_returns_secrets(llm_api, fake_llm):
     for text in (created.text, again.text, listed.text):
         assert fake_llm.api_key not in text and "team-secret-value" not in text
 
-    # at rest: ciphertext in nonce:ciphertext:tag hex, nothing readable
+    # at rest: versioned AES-256-GCM tokens (common/secrets_box), nothing readable, opened only with the key
+    from lightfuse.services.common import secrets_box
+
     with services.engine.connect() as db:
         row = db.execute(sa.text("SELECT secret_key, extra_headers FROM llm_connections")).one()
     assert fake_llm.api_key not in row.secret_key and "team-secret-value" not in row.extra_headers
-    parts = row.secret_key.split(":")
-    assert len(parts) == 3 and len(parts[0]) == 24 and len(parts[2]) == 32
+    assert row.secret_key.startswith("v1:") and row.extra_headers.startswith("v1:")
+    assert secrets_box.decrypt(KEY, row.secret_key) == fake_llm.api_key
+    with pytest.raises(ValueError):
+        secrets_box.decrypt("0" * 64, row.secret_key)
 
     gone = client.delete(f"/api/public/llm-connections/{conn['id']}", auth=auth)
     assert gone.status_code == 200 and gone.json() == {"message": "LLM connection successfully deleted"}
@@ -199,7 +203,7 @@ def test_the_allow_list_is_checked_again_at_connect_time(llm_api, fake_llm):
 
     client, services, auth = llm_api
     conn = client.put("/api/public/llm-connections", json=_body(fake_llm), auth=auth).json()
-    services.llm_connections.policy = OutboundPolicy(variables=LLM_VARIABLES)
+    services.llm_connections.policy = OutboundPolicy(env_prefix=LLM_VARIABLES)
     before = len(fake_llm.requests)
     events = _run(services, conn["id"])
     assert events[-1]["type"] == "error" and "non-public address" in events[-1]["message"]

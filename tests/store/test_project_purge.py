@@ -18,7 +18,9 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from lightfuse.services.accounts.web_accounts import AccountError, WebAccounts
+from lightfuse.services.automations.automations import AutomationService
 from lightfuse.services.common.clock import now_ms
+from lightfuse.services.common.outbound import OutboundPolicy
 from lightfuse.store.sql import accounts as account_store
 from lightfuse.store.sql import project_purge
 from lightfuse.store.sql import user_admin as admin_store
@@ -83,7 +85,12 @@ def populate(api, auth, project_id: str, org_id: str, tag: str) -> None:
     assert not result["errors"], result
     upload_media(api, auth, f"trace bytes {tag}".encode(), traceId="t1", observationId="g1", field="input")
 
+    # a webhook automation (issue #18): the prompt writes below queue its deliveries, the sender logs an attempt
+    key = api.services.settings.encryption_key or "ab" * 32  # Postgres runs have none configured
+    hooks = AutomationService(api.services.engine, key, OutboundPolicy("hooks.example"))
+    hooks.create(project_id, {"name": "hook", "url": "https://hooks.example/x"})
     post("/api/public/v2/prompts", {"name": "base", "type": "text", "prompt": "Hi", "labels": ["production"]})
+    api.services.webhooks.run_due()
     post(
         "/api/public/v2/prompts",
         {"name": "greet", "type": "text", "prompt": "@@@langfusePrompt:name=base|label=production@@@ there"},

@@ -88,6 +88,7 @@ DOMAINS: dict[str, set[str]] = {
     "datasets": {"common", "ingestion", "media"},
     "annotations": {"common"},
     "llm": {"common", "ingestion"},
+    "automations": {"common"},
 }
 
 # store packages owned by some domains: package -> the services domains that may import it

@@ -1,4 +1,4 @@
-"""Outbound calls to identity providers: the SSRF allow-list and the timeout.
+"""Outbound calls to identity providers and webhooks: the SSRF allow-list and the timeout.
 
 The issuer comes from configuration, but discovery hands us further URLs (token, userinfo, JWKS) that the
 identity provider chooses; a compromised or mistyped issuer must not make the server call its own admin ports
@@ -8,10 +8,15 @@ is allowed by Langfuse's variables: ``LANGFUSE_SSO_DISCOVERY_WHITELISTED_HOST`` 
 ``..._IPS`` (addresses) and ``..._IP_SEGMENTS`` (CIDR ranges). Redirects are not followed (each hop would need
 the same check, and no OIDC endpoint needs one). The timeout is ``AUTH_SSO_TIMEOUT`` (milliseconds; default 10 s).
 
-``check_url`` resolves the name itself, so a DNS answer that changes between the check and the connection (DNS
-rebinding) is not caught there; ``pinned_async_client`` (used for LLM providers) checks at connect time the
+The check resolves the name itself, so a DNS answer that changes between the check and the connection (DNS
+rebinding) is not caught; an allow-list of the identity provider's address closes that where it matters.
+
+Webhooks (services/automations) use the same policy with their own variables
+(``LANGFUSE_WEBHOOK_WHITELISTED_{HOST,IPS,IP_SEGMENTS}``): ``env_prefix`` names them in error messages.
+
+For calls whose host a user chooses, ``pinned_async_client`` (used for LLM providers) checks at connect time the
 very addresses it then dials, which closes that gap. The same policy serves LLM connections with the
-``LANGFUSE_LLM_CONNECTION_WHITELISTED_*`` variables (``variables=LLM_VARIABLES``).
+``LANGFUSE_LLM_CONNECTION_WHITELISTED_*`` variables (``env_prefix=LLM_VARIABLES``).
 """
 
 from __future__ import annotations
@@ -37,13 +42,13 @@ SSO_VARIABLES = "LANGFUSE_SSO_DISCOVERY_WHITELISTED"
 LLM_VARIABLES = "LANGFUSE_LLM_CONNECTION_WHITELISTED"
 
 
-def _networks(segments: Iterable[str], variables: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+def _networks(segments: Iterable[str], prefix: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     out = []
     for segment in segments:
         try:
             out.append(ipaddress.ip_network(segment, strict=False))
         except ValueError:
-            raise ValueError(f"{variables}_IP_SEGMENTS: {segment!r} is not a CIDR range") from None
+            raise ValueError(f"{prefix}_IP_SEGMENTS: {segment!r} is not a CIDR range") from None
     return out
 
 
@@ -58,16 +63,15 @@ class OutboundPolicy:
         ips: str | None = None,
         segments: str | None = None,
         timeout_ms: int | None = None,
-        variables: str = SSO_VARIABLES,
+        env_prefix: str = "LANGFUSE_SSO_DISCOVERY_WHITELISTED",
     ) -> None:
-        # the prefix of the variables that widen this allow-list, named in every refusal
-        self.variables = variables
+        self.env_prefix = env_prefix
         self.hosts = frozenset(h.lower() for h in _csv(hosts))
         try:
             self.ips = frozenset(ipaddress.ip_address(ip) for ip in _csv(ips))
         except ValueError as exc:
-            raise ValueError(f"{variables}_IPS: {exc}") from None
-        self.segments = _networks(_csv(segments), variables)
+            raise ValueError(f"{env_prefix}_IPS: {exc}") from None
+        self.segments = _networks(_csv(segments), env_prefix)
         self.timeout_s = timeout_ms / 1000 if timeout_ms else DEFAULT_TIMEOUT_S
 
     def _allowed_ip(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -108,7 +112,7 @@ class OutboundPolicy:
             return
         raise OutboundRefused(
             f"the host {host} resolves to {ip}, a non-public address; allow it with "
-            f"{self.variables}_HOST, _IPS or _IP_SEGMENTS"
+            f"{self.env_prefix}_HOST, _IPS or _IP_SEGMENTS"
         )
 
     def _hook(self, request: httpx.Request) -> None:

@@ -1,62 +1,45 @@
-"""AES-256-GCM for secrets stored in the database (LLM provider keys, extra headers, later webhook secrets).
+"""Secrets stored encrypted: AES-256-GCM under ``ENCRYPTION_KEY`` (64 hex characters, as in Langfuse).
 
-The key is ``ENCRYPTION_KEY`` (64 hex characters; embedded mode generates one in the data directory). Every
-value gets a fresh random 96-bit nonce, so equal secrets never produce equal ciphertexts. The stored text is
-Langfuse's layout, ``hex(nonce):hex(ciphertext):hex(tag)``: three hex fields, so a future format can be told
-apart by its field count (or a prefix) and a database written by Langfuse stays readable with the same key.
-The GCM tag authenticates the value: a tampered or foreign-key ciphertext raises ``SecretsBoxError`` rather
-than decrypting to garbage.
+``encrypt(key_hex, plaintext) -> token`` and ``decrypt(key_hex, token) -> plaintext``. The token is
+``v1:<base64url(12-byte nonce + ciphertext + 16-byte tag)>``: a fresh random nonce per call (never reused
+under one key), and the tag makes a tampered or wrongly keyed token fail with ``ValueError`` instead of
+decrypting to garbage. The version prefix leaves room for a later key rotation scheme.
 """
 
 from __future__ import annotations
 
+import base64
 import os
-import re
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
-_NONCE_BYTES = 12
-_TAG_BYTES = 16
+_PREFIX = "v1:"
 
 
-class SecretsBoxError(Exception):
-    """No usable key, or a stored value that does not decrypt (never carries the value itself)."""
+def _aes(key_hex: str) -> AESGCM:
+    try:
+        key = bytes.fromhex(key_hex)
+    except ValueError:
+        raise ValueError("the encryption key must be 64 hexadecimal characters") from None
+    if len(key) != 32:
+        raise ValueError("the encryption key must be 64 hexadecimal characters")
+    return AESGCM(key)
 
 
-class SecretsBox:
-    def __init__(self, hex_key: str | None) -> None:
-        if not hex_key or not _HEX64.match(hex_key):
-            raise SecretsBoxError(
-                "ENCRYPTION_KEY must be set to 64 hexadecimal characters to store secrets "
-                "(generate one with `openssl rand -hex 32`)"
-            )
-        self._aead = AESGCM(bytes.fromhex(hex_key))
-
-    def seal(self, plaintext: str) -> str:
-        nonce = os.urandom(_NONCE_BYTES)
-        sealed = self._aead.encrypt(nonce, plaintext.encode("utf-8"), None)
-        # cryptography appends the tag to the ciphertext; the stored layout keeps it as its own field
-        return f"{nonce.hex()}:{sealed[:-_TAG_BYTES].hex()}:{sealed[-_TAG_BYTES:].hex()}"
-
-    def open(self, stored: str) -> str:
-        parts = stored.split(":")
-        if len(parts) != 3:
-            raise SecretsBoxError("stored secret is not in the nonce:ciphertext:tag layout")
-        try:
-            nonce, body, tag = (bytes.fromhex(p) for p in parts)
-        except ValueError:
-            raise SecretsBoxError("stored secret is not hex") from None
-        if len(nonce) != _NONCE_BYTES or len(tag) != _TAG_BYTES:
-            raise SecretsBoxError("stored secret has a wrong nonce or tag length")
-        try:
-            return self._aead.decrypt(nonce, body + tag, None).decode("utf-8")
-        except InvalidTag:
-            raise SecretsBoxError("stored secret does not decrypt with this ENCRYPTION_KEY") from None
+def encrypt(key_hex: str, plaintext: str) -> str:
+    nonce = os.urandom(12)
+    sealed = _aes(key_hex).encrypt(nonce, plaintext.encode("utf-8"), None)
+    return _PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
 
 
-def mask_secret(secret: str) -> str:
-    """What the UI and API show of a key: its last four characters at most, never more than a quarter."""
-    tail = secret[-4:] if len(secret) >= 16 else ""
-    return f"...{tail}"
+def decrypt(key_hex: str, token: str) -> str:
+    if not token.startswith(_PREFIX):
+        raise ValueError("not an encrypted secret")
+    try:
+        raw = base64.urlsafe_b64decode(token[len(_PREFIX) :].encode("ascii"))
+        return _aes(key_hex).decrypt(raw[:12], raw[12:], None).decode("utf-8")
+    except (InvalidTag, ValueError, UnicodeError):
+        raise ValueError(
+            "the secret could not be decrypted (wrong ENCRYPTION_KEY or damaged value)"
+        ) from None

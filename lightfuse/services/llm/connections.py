@@ -16,11 +16,11 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine
 
+from lightfuse.services.common import secrets_box
 from lightfuse.services.common.clock import now_ms
 from lightfuse.services.common.outbound import OutboundPolicy, OutboundRefused
 from lightfuse.services.common.resources import RequestError, bad
 from lightfuse.services.common.rows import iso_ms
-from lightfuse.services.common.secrets_box import SecretsBox, SecretsBoxError, mask_secret
 from lightfuse.store.sql import llm_connections as store
 from lightfuse.store.sql.transactions import write_transaction
 
@@ -36,6 +36,7 @@ DEFAULT_MODELS: dict[str, tuple[str, ...]] = {
     "bedrock": (),
     "google-vertex-ai": (),
 }
+_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")
 _MAX_MODELS = 200
 
@@ -52,6 +53,11 @@ class CallableConnection:
     extra_headers: dict[str, str]
     config: dict[str, Any] | None
     models: tuple[str, ...]
+
+
+def mask_secret(secret: str) -> str:
+    """What the UI and API show of a key: its last four characters, and none of a short one."""
+    return "..." + (secret[-4:] if len(secret) >= 16 else "")
 
 
 def connection_to_api(row: dict[str, Any]) -> dict[str, Any]:
@@ -162,11 +168,13 @@ class LlmConnections:
         self.policy = policy
         self._key = encryption_key
 
-    def _box(self) -> SecretsBox:
-        try:
-            return SecretsBox(self._key)
-        except SecretsBoxError as exc:
-            raise bad(str(exc)) from None
+    def _sealing_key(self) -> str:
+        if not self._key or not _HEX64.match(self._key):
+            raise bad(
+                "ENCRYPTION_KEY must be set to 64 hexadecimal characters to store LLM connection secrets "
+                "(generate one with `openssl rand -hex 32`)"
+            )
+        return self._key
 
     def check_base_url(self, base_url: str | None) -> None:
         if base_url is None:
@@ -189,16 +197,16 @@ class LlmConnections:
     def upsert(self, project_id: str, body: Any) -> tuple[dict[str, Any], bool]:
         """The connection as the API shows it, and whether it was created (201) rather than updated."""
         values = validate_upsert(body)
-        box = self._box()
+        key = self._sealing_key()
         self.check_base_url(values["base_url"])
         headers = values.pop("extra_headers")
         secret = values.pop("secret")
         now = now_ms()
         row = {
             **values,
-            "secret_key": box.seal(secret),
+            "secret_key": secrets_box.encrypt(key, secret),
             "display_secret_key": mask_secret(secret),
-            "extra_headers": box.seal(orjson.dumps(headers).decode()) if headers else None,
+            "extra_headers": secrets_box.encrypt(key, orjson.dumps(headers).decode()) if headers else None,
             "extra_header_keys": sorted(headers or {}),
             "updated_at": now,
         }
@@ -223,11 +231,13 @@ class LlmConnections:
             raise RequestError(404, "LLM connection not found within authorized project")
         if row["adapter"] not in CALLABLE_ADAPTERS:
             raise bad(f"the {row['adapter']} adapter is not supported by the playground yet")
-        box = self._box()
+        key = self._sealing_key()
         try:
-            secret = box.open(row["secret_key"])
-            headers = orjson.loads(box.open(row["extra_headers"])) if row["extra_headers"] else {}
-        except SecretsBoxError as exc:
+            secret = secrets_box.decrypt(key, row["secret_key"])
+            headers = (
+                orjson.loads(secrets_box.decrypt(key, row["extra_headers"])) if row["extra_headers"] else {}
+            )
+        except ValueError as exc:
             raise bad(f"the stored key of {row['provider']} cannot be read: {exc}") from None
         return CallableConnection(
             id=row["id"],

@@ -26,12 +26,13 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from lightfuse.services.common.change_events import ChangeListener
 from lightfuse.services.common.clock import now_ms
 from lightfuse.services.common.rows import iso_ms
 from lightfuse.services.prompts.content import (
@@ -111,8 +112,16 @@ def _list_item(versions: list[dict[str, Any]]) -> dict[str, Any]:
 class PromptService:
     """Prompt reads and writes for the public API. Blocking: call from a worker thread."""
 
-    def __init__(self, engine: Engine, cache_size: int = 4096, revalidate_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        cache_size: int = 4096,
+        revalidate_seconds: float = 1.0,
+        listeners: Sequence[ChangeListener] = (),
+    ) -> None:
         self._engine = engine
+        # told of every version created, relabelled or deleted, inside the write transaction (change_events)
+        self.listeners: builtins.list[ChangeListener] = builtins.list(listeners)
         self._cache_size = cache_size
         self.revalidate_seconds = revalidate_seconds
         # (project, name, version, label) -> (revision, API object or None for "not found")
@@ -233,6 +242,11 @@ class PromptService:
                 del self._cache[key]
         return result
 
+    def _announce(self, conn: Connection, project_id: str, action: str, row: dict[str, Any]) -> None:
+        event = {"type": "prompt-version", "action": action, "prompt": prompt_to_api(row)}
+        for listener in self.listeners:
+            listener(conn, project_id, event)
+
     def create(self, project_id: str, body: Any, *, legacy: bool = False) -> dict[str, Any]:
         values = validate_create(body, legacy=legacy)
         return self._write(project_id, lambda conn: self._create(conn, project_id, values))
@@ -274,6 +288,7 @@ class PromptService:
         if deps:
             Resolver(conn, project_id).resolve(row)
         self._check_dependents(conn, project_id, name)
+        self._announce(conn, project_id, "created", row)
         return prompt_to_api(row)
 
     @staticmethod
@@ -309,6 +324,7 @@ class PromptService:
         target["updated_at"] = now
         store.update_prompt(conn, target["id"], {"labels": target["labels"], "updated_at": now})
         self._check_dependents(conn, project_id, name)
+        self._announce(conn, project_id, "updated", target)
         return prompt_to_api(target)
 
     def delete(
@@ -340,6 +356,8 @@ class PromptService:
                 conn, newest["id"], {"labels": [*newest["labels"], LATEST], "updated_at": now_ms()}
             )
         self._check_dependents(conn, project_id, name)
+        for gone in doomed:
+            self._announce(conn, project_id, "deleted", gone)
 
     def _check_dependents(self, conn: Connection, project_id: str, name: str) -> None:
         """Refuse the pending change when a prompt depending on ``name`` (transitively) no longer resolves."""

@@ -3,7 +3,13 @@
 from alembic import context
 
 # every table module registers on the shared metadata; import them all so autogenerate sees the full schema
-from lightfuse.store.sql import llm_connections, tables_admin, tables_datasets, tables_prompts  # noqa: F401
+from lightfuse.store.sql import (  # noqa: F401
+    llm_connections,
+    tables_admin,
+    tables_automations,
+    tables_datasets,
+    tables_prompts,
+)
 from lightfuse.store.sql.tables import metadata
 
 connection = context.config.attributes.get("connection")

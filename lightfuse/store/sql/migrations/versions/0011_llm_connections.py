@@ -1,7 +1,7 @@
 """LLM connections: per-project provider keys for the playground (issue #18)
 
 Revision ID: 0011_llm_connections
-Revises: 0009_sso_accounts
+Revises: 0010_automations
 
 The secret key and the extra header values are AES-256-GCM ciphertext text; the provider name is unique per
 project (the public API upserts on it). Written by hand; works on SQLite and Postgres.
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0011_llm_connections"
-down_revision = "0009_sso_accounts"
+down_revision = "0010_automations"
 branch_labels = None
 depends_on = None
 
