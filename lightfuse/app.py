@@ -13,16 +13,20 @@ from sqlalchemy import Engine
 
 from lightfuse import __version__
 from lightfuse.api import (
+    admin,
     annotation_queues,
     comments,
     datasets,
+    experiments,
     health,
     ingestion,
+    integrations,
     llm_connections,
     media,
     metrics,
     models,
     observations,
+    organizations,
     otel,
     projects,
     prompts,
@@ -332,11 +336,15 @@ def create_app(services: Services) -> FastAPI:
         models,
         prompts,
         datasets,
+        experiments,
         media,
         comments,
         annotation_queues,
         scim,
         llm_connections,
+        organizations,
+        integrations,
+        admin,
     ):
         app.include_router(module.router)
     install_web(app, services)

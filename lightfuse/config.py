@@ -237,6 +237,8 @@ class Settings(BaseSettings):
     otlp_grpc_port: int | None = Field(
         None, ge=1, le=65535, validation_alias=AliasChoices("LIGHTFUSE_OTLP_GRPC_PORT")
     )
+    # the instance admin API (/api/admin/organizations): Bearer this key; unset, the API refuses every call
+    admin_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("ADMIN_API_KEY"))
     # After SIGTERM: /api/public/ready answers 503 at once, requests are still served this many seconds (for
     # load balancers to take the instance out), then the graceful shutdown starts.
     shutdown_delay_seconds: float = Field(

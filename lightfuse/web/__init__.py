@@ -29,7 +29,9 @@ from lightfuse.services.accounts.web_accounts import Forbidden, NoAccess, WebAcc
 from lightfuse.services.accounts.web_auth import WebAuth
 from lightfuse.services.accounts.web_sessions import WebSessions
 from lightfuse.services.common.outbound import OutboundPolicy
+from lightfuse.services.prompts.web_prompts import WebPrompts
 from lightfuse.services.tracing.dashboard import Dashboard
+from lightfuse.services.tracing.prompt_metrics import PromptMetrics
 from lightfuse.services.tracing.traces import NotFoundError, QueryError
 from lightfuse.services.tracing.web_tracing import WebTracing
 from lightfuse.web import (
@@ -41,6 +43,7 @@ from lightfuse.web import (
     org_pages,
     playground_pages,
     project_pages,
+    prompt_pages,
     sso_pages,
     trace_pages,
 )
@@ -130,6 +133,8 @@ def install(app: FastAPI, services: Any) -> None:
         sso_accounts=SsoAccounts(services.engine, defaults, role_rules, settings.sso_role_claim),
         password_login=not settings.auth_disable_username_password,
         sso_enforced_domains=enforced_domains(settings.auth_domains_with_sso_enforcement),
+        prompts=WebPrompts(services.engine, services.prompts),
+        prompt_metrics=PromptMetrics(services.engine),
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for module in (
@@ -141,6 +146,7 @@ def install(app: FastAPI, services: Any) -> None:
         project_pages,
         playground_pages,
         automation_pages,
+        prompt_pages,
         trace_pages,
         explore_pages,
     ):

@@ -79,6 +79,10 @@ class WebServices:
     org_admin: Any = None
     audit: Any = None
     mailer: Any = None
+    # prompt pages (web/prompt_pages.py): services.prompts.web_prompts.WebPrompts
+    prompts: Any = None
+    # services.tracing.prompt_metrics.PromptMetrics: the prompt page's per-version generation metrics
+    prompt_metrics: Any = None
     # NEXTAUTH_URL when it was set, for absolute links in emails; else the request's own base URL
     public_url: str | None = None
     # AUTH_DISABLE_USERNAME_PASSWORD unset: the password form is shown and accepted

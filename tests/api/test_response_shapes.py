@@ -109,8 +109,11 @@ def _variant(schema: dict, value: Any) -> dict:
 
 
 # a property the spec itself says may be left out ("Omitted if no retention is configured", "Absent when there
-# are no more results", "If not present, there are no more results")
-_DOCUMENTED_ABSENCE = re.compile(r"\b(omitted|absent) (if|when)\b|\bif not present\b", re.IGNORECASE)
+# are no more results", "If not present, there are no more results", "Included only when `fields=scores` is
+# requested")
+_DOCUMENTED_ABSENCE = re.compile(
+    r"\b(omitted|absent) (if|when)\b|\bif not present\b|\bincluded (only )?when\b", re.IGNORECASE
+)
 
 
 def _is_nullable(prop: dict) -> bool:
@@ -406,6 +409,14 @@ QUERY = {
         "fields": "core,basic,time,io,metadata,model,usage,prompt,metrics,trace_context"
     },
     "/api/public/v3/scores": lambda ids: {"fields": "details,subject,annotation"},
+    "/api/public/experiments": lambda ids: {
+        "fromStartTime": "2000-01-01T00:00:00Z",
+        "fields": "core,metadata",
+    },
+    "/api/public/experiment-items": lambda ids: {
+        "fromStartTime": "2000-01-01T00:00:00Z",
+        "fields": "core,dataset,io,metadata,itemMetadata,experimentMetadata",
+    },
 }
 
 
@@ -458,6 +469,8 @@ def test_every_served_get_route_sends_every_spec_key(api):
         "/api/public/comments/{commentId}",
         "/api/public/annotation-queues/{queueId}/items/{itemId}",
         "/api/public/media/{mediaId}",
+        "/api/public/experiments",
+        "/api/public/experiment-items",
     ):
         assert must in called, (must, called)
     assert not problems, "\n".join(f"{p}: {m}" for p, m in problems.items())
@@ -470,3 +483,42 @@ def test_trace_detail_scores_carry_string_value(api):
     by_type = {s["dataType"]: s for s in trace["scores"]}
     assert by_type["NUMERIC"]["stringValue"] is None
     assert by_type["CATEGORICAL"]["stringValue"] == "good"
+
+
+def test_organisation_get_routes_send_every_spec_key(api):
+    """The organisation-key GET routes (projects, keys, memberships, blob storage) against the spec."""
+    key = api.services.keys.create_org_key("org-1")
+    org = (key.public_key, key.secret_key)
+    user = api.services.accounts.create_user("shape@example.com", None, "Shape")
+    c = api.client
+    assert c.put(
+        "/api/public/organizations/memberships", json={"userId": user, "role": "ADMIN"}, auth=org
+    ).is_success
+    blob = {
+        "projectId": api.project_id,
+        "type": "S3",
+        "bucketName": "b",
+        "region": "r",
+        "exportFrequency": "daily",
+        "enabled": True,
+        "forcePathStyle": False,
+        "fileType": "CSV",
+        "exportMode": "FULL_HISTORY",
+    }
+    integration = c.put("/api/public/integrations/blob-storage", json=blob, auth=org).json()
+    fill = {"projectId": api.project_id, "id": integration["id"]}
+    problems, called = {}, []
+    for path, ops in spec()["paths"].items():
+        get = ops.get("get")
+        if get is None or not path.startswith(NOT_PROJECT_ROUTES) or path.startswith("/api/public/scim/"):
+            continue
+        schema = get["responses"].get("200", {}).get("content", {}).get("application/json", {}).get("schema")
+        url = re.sub(r"\{(\w+)\}", lambda m: fill[m.group(1)], path)
+        resp = c.get(url, auth=org)
+        assert resp.status_code == 200, (url, resp.status_code, resp.text[:500])
+        called.append(path)
+        missing = sorted(set(missing_keys(resp.json(), schema, "")))
+        if missing:
+            problems[path] = missing
+    assert len(called) >= 7, called
+    assert not problems, "\n".join(f"{p}: {m}" for p, m in problems.items())

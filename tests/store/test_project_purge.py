@@ -23,6 +23,7 @@ from lightfuse.services.common.clock import now_ms
 from lightfuse.services.common.outbound import OutboundPolicy
 from lightfuse.store.sql import accounts as account_store
 from lightfuse.store.sql import project_purge
+from lightfuse.store.sql import prompt_pages as prompt_page_store
 from lightfuse.store.sql import user_admin as admin_store
 from lightfuse.store.sql.tables import metadata, projects
 
@@ -121,6 +122,26 @@ def populate(api, auth, project_id: str, org_id: str, tag: str) -> None:
         },
     )
 
+    # issue #15: feedback and a blob-storage export configuration (organisation key), purged with the project
+    post("/api/public/feedback", {"targetType": "docs", "target": "/docs", "feedback": "ok"})
+    org_key = api.services.keys.create_org_key(org_id)
+    blob = {
+        "projectId": project_id,
+        "type": "S3",
+        "bucketName": "b",
+        "region": "r",
+        "exportFrequency": "daily",
+        "enabled": True,
+        "forcePathStyle": False,
+        "fileType": "CSV",
+        "exportMode": "FULL_HISTORY",
+    }
+    ok(
+        c.put(
+            "/api/public/integrations/blob-storage", json=blob, auth=(org_key.public_key, org_key.secret_key)
+        )
+    )
+
     user_id = api.services.accounts.create_user(f"{tag}-{uuid.uuid4().hex[:6]}@example.com", None)
     with api.services.engine.begin() as conn:
         account_store.upsert_org_membership(
@@ -143,6 +164,8 @@ def populate(api, auth, project_id: str, org_id: str, tag: str) -> None:
             created_at=now_ms(),
             expires_at=now_ms() + 60_000,
         )
+        # a protected prompt label (issue #18, set on the prompt settings page): purged with the project
+        prompt_page_store.add_protected_label(conn, project_id, "production", now_ms())
     post(f"/api/public/annotation-queues/{queue['id']}/assignments", {"userId": user_id})
     post(
         "/api/public/comments",

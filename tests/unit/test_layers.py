@@ -89,6 +89,7 @@ DOMAINS: dict[str, set[str]] = {
     "annotations": {"common"},
     "llm": {"common", "ingestion"},
     "automations": {"common"},
+    "integrations": {"common", "auth", "accounts"},
 }
 
 # store packages owned by some domains: package -> the services domains that may import it

@@ -48,13 +48,20 @@ from lightfuse.services.prompts.content import (
     validate_create,
     validate_labels,
 )
+from lightfuse.store.sql import prompt_pages as page_store
 from lightfuse.store.sql import prompts as store
 from lightfuse.store.sql.filters import QueryError, parse_filter
 
 # re-exported for the HTTP layer, which must not import the store
 from lightfuse.store.sql.prompts import PromptListQuery
 
-__all__ = ["PromptError", "PromptListQuery", "PromptNotFound", "PromptService"]
+__all__ = ["PromptError", "PromptListQuery", "PromptNotFound", "PromptService", "ProtectedLabelError"]
+
+
+class ProtectedLabelError(PromptError):
+    """A UI user without ``promptProtectedLabels:CUD`` touched a protected label."""
+
+    status = 403
 
 
 def _iso(ms: int) -> str:
@@ -247,9 +254,62 @@ class PromptService:
         for listener in self.listeners:
             listener(conn, project_id, event)
 
-    def create(self, project_id: str, body: Any, *, legacy: bool = False) -> dict[str, Any]:
+    def create(
+        self,
+        project_id: str,
+        body: Any,
+        *,
+        legacy: bool = False,
+        created_by: str = "API",
+        may_move_protected: bool = True,
+    ) -> dict[str, Any]:
+        """A new version. ``created_by`` is a user id for the UI; a UI user without ``may_move_protected``
+        cannot give the new version a protected label (API keys can: api-semantics 6)."""
         values = validate_create(body, legacy=legacy)
-        return self._write(project_id, lambda conn: self._create(conn, project_id, values))
+        values["created_by"] = created_by
+
+        def work(conn: Connection) -> dict[str, Any]:
+            if not may_move_protected:
+                self._refuse_protected(conn, project_id, set(values["labels"]))
+            return self._create(conn, project_id, values)
+
+        return self._write(project_id, work)
+
+    @staticmethod
+    def _refuse_protected(conn: Connection, project_id: str, changed: set[str]) -> None:
+        hit = sorted(changed & set(page_store.list_protected_labels(conn, project_id)))
+        if hit:
+            raise ProtectedLabelError(
+                f"Only OWNER and ADMIN can set or remove the protected label(s): {', '.join(hit)}"
+            )
+
+    def set_labels(
+        self, project_id: str, name: str, version: int, labels: Any, *, may_move_protected: bool = True
+    ) -> dict[str, Any]:
+        """Give a version exactly ``labels`` (plus ``latest`` where it already is): added labels move here
+        from other versions, missing ones leave this version. Protected labels need ``may_move_protected``."""
+        wanted = validate_labels(labels, allow_latest=False)
+
+        def work(conn: Connection) -> dict[str, Any]:
+            versions = store.list_versions(conn, project_id, name)
+            target = next((v for v in versions if v["version"] == version), None)
+            if target is None:
+                raise PromptNotFound(not_found_message(name, version, None))
+            target_labels_before = list(target["labels"])
+            current = {x for x in target["labels"] if x != LATEST}
+            if not may_move_protected:
+                self._refuse_protected(conn, project_id, current ^ set(wanted))
+            now = now_ms()
+            self._take_labels(conn, [v for v in versions if v is not target], wanted, now)
+            kept = [*wanted, *([LATEST] if LATEST in target["labels"] else [])]
+            target["labels"], target["updated_at"] = kept, now
+            store.update_prompt(conn, target["id"], {"labels": kept, "updated_at": now})
+            self._check_dependents(conn, project_id, name)
+            if set(kept) != set(target_labels_before):  # as the API's label move: one `updated` event
+                self._announce(conn, project_id, "updated", target)
+            return prompt_to_api(target)
+
+        return self._write(project_id, work)
 
     def _create(self, conn: Connection, project_id: str, values: dict[str, Any]) -> dict[str, Any]:
         name, now = values["name"], now_ms()
@@ -278,7 +338,7 @@ class PromptService:
             "labels": labels,
             "tags": tags or [],
             "commit_message": values["commit_message"],
-            "created_by": "API",
+            "created_by": values.get("created_by") or "API",
             "created_at": now,
             "updated_at": now,
         }

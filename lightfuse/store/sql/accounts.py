@@ -43,6 +43,12 @@ def delete_organization(conn: Connection, org_id: str) -> None:
     conn.execute(delete(organizations).where(organizations.c.id == org_id))
 
 
+def list_organizations(conn: Connection) -> list[dict]:
+    """Every organisation of the instance, oldest first (the instance admin API)."""
+    stmt = select(organizations).order_by(organizations.c.created_at, organizations.c.id)
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
 def list_organizations_for_user(conn: Connection, user_id: str) -> list[dict]:
     stmt = (
         select(organizations, organization_memberships.c.role)

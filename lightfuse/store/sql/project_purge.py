@@ -23,6 +23,7 @@ from lightfuse.store.sql import (  # noqa: F401 - registers their tables
     tables_admin,
     tables_automations,
     tables_datasets,
+    tables_integrations,
     tables_prompts,
 )
 from lightfuse.store.sql.tables import metadata, projects

@@ -312,6 +312,8 @@ observations = Table(
         "total_tokens",
         "total_cost",
     ),
+    # the prompt page's per-version metrics: the generations of one prompt name (0010)
+    Index(None, "project_id", "prompt_name", "prompt_version"),
 )
 
 scores = Table(

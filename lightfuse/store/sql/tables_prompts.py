@@ -11,6 +11,7 @@ import this module wherever the tables are needed (it registers them on the shar
   process can tell that another process changed the project's prompts) and the row lock that serialises
   writers: on Postgres concurrent creates cannot pick the same version number, and on SQLite the first
   statement of a write transaction takes the write lock, so a later write never fails on a stale snapshot.
+* ``prompt_protected_labels``: labels of a project that only OWNER/ADMIN may set or remove in the UI (0010).
 """
 
 from __future__ import annotations
@@ -57,4 +58,12 @@ prompt_revisions = Table(
     metadata,
     Column("project_id", String(64), ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
     Column("revision", BigInteger, nullable=False),
+)
+
+prompt_protected_labels = Table(
+    "prompt_protected_labels",
+    metadata,
+    Column("project_id", String(64), ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    Column("label", String(64), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
 )

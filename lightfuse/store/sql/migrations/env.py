@@ -8,6 +8,7 @@ from lightfuse.store.sql import (  # noqa: F401
     tables_admin,
     tables_automations,
     tables_datasets,
+    tables_integrations,
     tables_prompts,
 )
 from lightfuse.store.sql.tables import metadata

@@ -1,7 +1,7 @@
 """LLM connections: per-project provider keys for the playground (issue #18)
 
-Revision ID: 0011_llm_connections
-Revises: 0010_automations
+Revision ID: 0013_llm_connections
+Revises: 0012_prompt_protected_labels
 
 The secret key and the extra header values are AES-256-GCM ciphertext text; the provider name is unique per
 project (the public API upserts on it). Written by hand; works on SQLite and Postgres.
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "0011_llm_connections"
-down_revision = "0010_automations"
+revision = "0013_llm_connections"
+down_revision = "0012_prompt_protected_labels"
 branch_labels = None
 depends_on = None
 
