@@ -21,6 +21,7 @@ from lightfuse.api import (
     health,
     ingestion,
     integrations,
+    llm_connections,
     media,
     metrics,
     models,
@@ -44,6 +45,7 @@ from lightfuse.services.annotations.annotations import AnnotationService
 from lightfuse.services.auth.api_keys import ApiKeyService
 from lightfuse.services.automations.automations import AutomationService
 from lightfuse.services.automations.delivery import WebhookSender
+from lightfuse.services.common.outbound import LLM_VARIABLES, OutboundPolicy
 from lightfuse.services.datasets.datasets import DatasetService
 from lightfuse.services.datasets.experiments import ExperimentAwareOtlpIngestor, ExperimentRecorder
 from lightfuse.services.datasets.runs import DatasetRunService
@@ -52,6 +54,8 @@ from lightfuse.services.ingestion.otlp_intake import OtlpIngestor
 from lightfuse.services.ingestion.otlp_offload import DecodeOffload
 from lightfuse.services.ingestion.pipeline import IngestionPipeline
 from lightfuse.services.ingestion.storage_health import StorageHealth, StoreFull
+from lightfuse.services.llm.connections import LlmConnections
+from lightfuse.services.llm.playground import Playground
 from lightfuse.services.media.media import MediaService
 from lightfuse.services.operations.health import Lifecycle
 from lightfuse.services.operations.metrics import OpsMetrics
@@ -85,6 +89,8 @@ class Services:
     metrics: OpsMetrics
     budget: IntakeBudget
     lifecycle: Lifecycle
+    llm_connections: LlmConnections
+    playground: Playground
     version: str = __version__
 
 
@@ -123,6 +129,17 @@ def build_services(settings: Settings) -> Services:
     otlp = ExperimentAwareOtlpIngestor(
         pipeline, ExperimentRecorder(engine), DecodeOffload(settings.otlp_decode_processes)
     )
+    connections = LlmConnections(
+        engine,
+        settings.encryption_key,
+        OutboundPolicy(
+            settings.llm_whitelisted_hosts,
+            settings.llm_whitelisted_ips,
+            settings.llm_whitelisted_ip_segments,
+            settings.llm_completion_timeout_ms,
+            env_prefix=LLM_VARIABLES,
+        ),
+    )
     # prompt changes write webhook deliveries in their own transaction (services/common/change_events.py)
     hooks = webhook_policy(settings)
     automations = AutomationService(engine, settings.encryption_key, hooks)
@@ -153,6 +170,8 @@ def build_services(settings: Settings) -> Services:
         metrics=metrics,
         budget=budget,
         lifecycle=Lifecycle(),
+        llm_connections=connections,
+        playground=Playground(connections, pipeline, settings.llm_completion_timeout_ms / 1000),
     )
 
 
@@ -322,6 +341,7 @@ def create_app(services: Services) -> FastAPI:
         comments,
         annotation_queues,
         scim,
+        llm_connections,
         organizations,
         integrations,
         admin,

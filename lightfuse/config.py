@@ -163,6 +163,20 @@ class Settings(BaseSettings):
     sso_whitelisted_ip_segments: str | None = Field(
         None, validation_alias=AliasChoices("LANGFUSE_SSO_DISCOVERY_WHITELISTED_IP_SEGMENTS")
     )
+    # LLM connections (services/llm): base URLs toward non-public addresses need these allow-lists
+    llm_whitelisted_hosts: str | None = Field(
+        None, validation_alias=AliasChoices("LANGFUSE_LLM_CONNECTION_WHITELISTED_HOST")
+    )
+    llm_whitelisted_ips: str | None = Field(
+        None, validation_alias=AliasChoices("LANGFUSE_LLM_CONNECTION_WHITELISTED_IPS")
+    )
+    llm_whitelisted_ip_segments: str | None = Field(
+        None, validation_alias=AliasChoices("LANGFUSE_LLM_CONNECTION_WHITELISTED_IP_SEGMENTS")
+    )
+    # milliseconds: the whole of one LLM call (playground, connection test)
+    llm_completion_timeout_ms: int = Field(
+        120_000, gt=0, validation_alias=AliasChoices("LANGFUSE_FETCH_LLM_COMPLETION_TIMEOUT_MS")
+    )
     default_org_id: str | None = Field(None, validation_alias=AliasChoices("LANGFUSE_DEFAULT_ORG_ID"))
     default_org_role: str | None = Field(None, validation_alias=AliasChoices("LANGFUSE_DEFAULT_ORG_ROLE"))
     default_project_id: str | None = Field(None, validation_alias=AliasChoices("LANGFUSE_DEFAULT_PROJECT_ID"))
@@ -349,6 +363,12 @@ def _check_sso(settings: Settings) -> None:
         sso_config.parse_role_mapping(settings.sso_role_mapping, sso_config.csv(settings.default_org_id))
         OutboundPolicy(
             settings.sso_whitelisted_hosts, settings.sso_whitelisted_ips, settings.sso_whitelisted_ip_segments
+        )
+        OutboundPolicy(
+            settings.llm_whitelisted_hosts,
+            settings.llm_whitelisted_ips,
+            settings.llm_whitelisted_ip_segments,
+            env_prefix="LANGFUSE_LLM_CONNECTION_WHITELISTED",
         )
         webhook_policy(settings)
     except (sso_config.SsoConfigError, ValueError) as exc:

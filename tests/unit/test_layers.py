@@ -87,6 +87,7 @@ DOMAINS: dict[str, set[str]] = {
     "media": {"common"},
     "datasets": {"common", "ingestion", "media"},
     "annotations": {"common"},
+    "llm": {"common", "ingestion"},
     "automations": {"common"},
     "integrations": {"common", "auth", "accounts"},
 }

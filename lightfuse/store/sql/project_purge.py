@@ -19,6 +19,7 @@ from collections.abc import Callable
 from sqlalchemy import Connection, Engine, Table, delete, exists, select, tuple_
 
 from lightfuse.store.sql import (  # noqa: F401 - registers their tables
+    llm_connections,
     tables_admin,
     tables_automations,
     tables_datasets,

@@ -4,6 +4,7 @@ from alembic import context
 
 # every table module registers on the shared metadata; import them all so autogenerate sees the full schema
 from lightfuse.store.sql import (  # noqa: F401
+    llm_connections,
     tables_admin,
     tables_automations,
     tables_datasets,
