@@ -16,8 +16,9 @@ import subprocess
 from pathlib import Path
 
 import helm_python as helm
-import kubernetes_validate
+import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
+from pydantic import AliasChoices
 
 from lightfuse.config import InitSettings, MediaStorageSettings, Settings
 from lightfuse.services.accounts import sso_config
@@ -138,8 +139,8 @@ def _names_lightfuse_reads() -> set[str]:
     for model in (Settings, InitSettings, MediaStorageSettings):
         prefix = model.model_config.get("env_prefix", "")
         for field_name, field in model.model_fields.items():
-            if field.validation_alias is not None:
-                names.update(field.validation_alias.choices)
+            if isinstance(field.validation_alias, AliasChoices):
+                names.update(choice for choice in field.validation_alias.choices if isinstance(choice, str))
             elif prefix:
                 names.add(prefix + field_name.upper())
     return names
