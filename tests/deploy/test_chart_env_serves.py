@@ -141,3 +141,57 @@ def test_external_postgres_with_init_keys(tmp_path, pg_database_url, url_from):
         engine.dispose()
     finally:
         server.stop()
+
+
+def test_sso_email_webhook_and_metrics_values_are_accepted_and_served(tmp_path):
+    # every new value at once: Lightfuse validates them at start (role mapping, defaults, allow-lists, SMTP
+    # URL, provider config), so a value the chart renders wrongly stops the server here
+    port, metrics_port = free_port(), free_port()
+    values = {
+        "service": {"port": port},
+        "secrets": {"existingSecret": "lightfuse-secrets"},
+        "init": {"orgId": "acme", "projectId": "shop"},
+        "auth": {
+            "disableUsernamePassword": True,
+            "domainsWithSsoEnforcement": ["corp.example"],
+            "ssoTimeoutMs": 3000,
+            "ssoDiscoveryAllowlist": {
+                "hosts": ["keycloak.keycloak.svc.cluster.local"],
+                "ipSegments": ["10.96.0.0/12"],
+            },
+            "newUserDefaults": {"orgIds": ["acme"], "orgRole": "MEMBER", "projectIds": ["shop"]},
+            "roleClaim": "realm_access.roles",
+            "roleMapping": ["/lf-admins=org:acme:ADMIN", "dev=project:shop:MEMBER", "all=VIEWER"],
+            "sso": [
+                {
+                    "provider": "KEYCLOAK",
+                    "clientId": "lightfuse",
+                    "issuer": "http://keycloak.keycloak.svc.cluster.local:8080/realms/main",
+                    "existingSecret": "kc",
+                    "options": {"NAME": "Company SSO", "SCOPE": "openid email profile"},
+                }
+            ],
+        },
+        "email": {"fromAddress": "lf@corp.example", "existingSecret": "smtp"},
+        "webhooks": {"allowlist": {"hosts": ["hooks.internal"], "ips": ["10.0.0.9"]}},
+        "metrics": {"port": metrics_port, "existingSecret": "prom"},
+    }
+    docs = render(values)
+    secrets = {
+        "lightfuse-secrets": {"salt": "s" * 32, "encryption-key": "ab" * 32, "nextauth-secret": "n" * 32},
+        "kc": {"client-secret": "kc-secret"},
+        "smtp": {"smtp-connection-url": "smtp://user:pw@127.0.0.1:2525"},
+        "prom": {"token": "scrape-token"},
+    }
+    server = start(tmp_path, docs, secrets)
+    try:
+        assert_probes_pass(server, docs)
+        sign_in = httpx.get(server.url + "/auth/sign-in", timeout=10)
+        assert sign_in.status_code == 200 and "Company SSO" in sign_in.text
+        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+        assert httpx.get(metrics_url, timeout=10).status_code == 401
+        scraped = httpx.get(metrics_url, headers={"Authorization": "Bearer scrape-token"}, timeout=10)
+        assert scraped.status_code == 200 and "# TYPE" in scraped.text
+        assert httpx.get(server.url + "/metrics", timeout=10).status_code == 404  # only on its own port
+    finally:
+        server.stop()

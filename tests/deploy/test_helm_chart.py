@@ -16,10 +16,12 @@ import subprocess
 from pathlib import Path
 
 import helm_python as helm
-import kubernetes_validate
+import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
+from pydantic import AliasChoices
 
 from lightfuse.config import InitSettings, MediaStorageSettings, Settings
+from lightfuse.services.accounts import sso_config
 from tests.conftest import client_python
 from tests.deploy.chart import (
     CHART,
@@ -45,7 +47,8 @@ KUBE_VERSIONS = [
 CASES = {"default": {}, **{name: example_values(name) for name in EXAMPLES}}
 HEALTH, READY = "/api/public/health", "/api/public/ready"
 SECRET_NAMES = re.compile(
-    r"^(SALT|ENCRYPTION_KEY|NEXTAUTH_SECRET|DATABASE_PASSWORD|REDIS_AUTH|CLICKHOUSE_PASSWORD)$"
+    r"^(SALT|ENCRYPTION_KEY|NEXTAUTH_SECRET|DATABASE_PASSWORD|REDIS_AUTH|CLICKHOUSE_PASSWORD"
+    r"|SMTP_CONNECTION_URL|LIGHTFUSE_METRICS_TOKEN)$"
     r"|_(CLIENT_SECRET|SECRET_ACCESS_KEY|PROJECT_SECRET_KEY|USER_PASSWORD)$"
 )
 
@@ -136,19 +139,38 @@ def _names_lightfuse_reads() -> set[str]:
     for model in (Settings, InitSettings, MediaStorageSettings):
         prefix = model.model_config.get("env_prefix", "")
         for field_name, field in model.model_fields.items():
-            if field.validation_alias is not None:
-                names.update(field.validation_alias.choices)
+            if isinstance(field.validation_alias, AliasChoices):
+                names.update(choice for choice in field.validation_alias.choices if isinstance(choice, str))
             elif prefix:
                 names.add(prefix + field_name.upper())
     return names
 
 
 # Passed under Langfuse's names for features Lightfuse does not have yet; values.yaml says so for each.
-NOT_READ_YET = re.compile(
-    r"^(REDIS_\w+|CLICKHOUSE_\w+"
-    r"|AUTH_DISABLE_USERNAME_PASSWORD|AUTH_[A-Z0-9_]+?_(CLIENT_ID|CLIENT_SECRET|ISSUER|ALLOW_ACCOUNT_LINKING|NAME|SCOPE)"
-    r"|LANGFUSE_S3_BATCH_EXPORT_\w+)$"
-)
+NOT_READ_YET = re.compile(r"^(REDIS_\w+|CLICKHOUSE_\w+|LANGFUSE_S3_BATCH_EXPORT_\w+)$")
+
+# AUTH_<PROVIDER>_<SUFFIX>: the providers sso_config knows, and the suffixes its source reads (f"{p}SUFFIX")
+SSO_PROVIDERS = {kind.env for kind in sso_config._KINDS}
+SSO_SUFFIXES = set(re.findall(r'f"\{p\}([A-Z_]+)"', Path(sso_config.__file__).read_text()))
+
+
+def _read_by_sso_config(name: str) -> bool:
+    return any(
+        name.startswith(f"AUTH_{provider}_") and name.removeprefix(f"AUTH_{provider}_") in SSO_SUFFIXES
+        for provider in SSO_PROVIDERS
+    )
+
+
+def test_sso_names_come_from_sso_config():
+    assert {"KEYCLOAK", "GITHUB_ENTERPRISE", "AZURE_AD"} <= SSO_PROVIDERS
+    assert {"CLIENT_ID", "CLIENT_SECRET", "ISSUER", "ALLOW_ACCOUNT_LINKING", "SCOPE", "NAME"} <= SSO_SUFFIXES
+    assert _read_by_sso_config("AUTH_KEYCLOAK_CLIENT_ID")
+    assert not _read_by_sso_config("AUTH_KEYCLAOK_CLIENT_ID")  # a typo'd provider
+    assert not _read_by_sso_config("AUTH_KEYCLOAK_SCOPES")  # a typo'd suffix
+    # the schema offers exactly the providers Lightfuse reads
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    provider = schema["properties"]["auth"]["properties"]["sso"]["items"]["properties"]["provider"]
+    assert set(provider["enum"]) == SSO_PROVIDERS
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -158,7 +180,21 @@ def test_every_variable_is_read_by_lightfuse_or_documented_as_not_yet(case):
     for name in env(render(CASES[case])):
         if name == "DATABASE_PASSWORD":  # only the $(DATABASE_PASSWORD) inside DATABASE_URL
             continue
+        if name.startswith("AUTH_") and name not in read:
+            assert _read_by_sso_config(name), f"{name}: not a variable of a provider sso_config knows"
+            continue
         assert name in read or NOT_READ_YET.match(name), f"{name}: neither read by Lightfuse nor documented"
+
+
+def test_a_misspelt_sso_option_fails_the_variable_check():
+    # the control for the test above: the schema cannot catch an options key, the variable check does
+    values = {
+        "auth": {"sso": [{"provider": "OKTA", "clientId": "x", "existingSecret": "s", "issuer": "https://o"}]}
+    }
+    values["auth"]["sso"][0]["options"] = {"SCOPES": "openid"}
+    names = [n for n in env(render(values)) if n.startswith("AUTH_OKTA_")]
+    assert "AUTH_OKTA_SCOPES" in names
+    assert [n for n in names if not _read_by_sso_config(n)] == ["AUTH_OKTA_SCOPES"]
 
 
 # --- the embedded default ------------------------------------------------------------------------------------
@@ -229,6 +265,15 @@ def test_keycloak_cnpg_s3():
     assert literal(docs, "AUTH_KEYCLOAK_ISSUER") == "https://keycloak.example.com/realms/main"
     assert literal(docs, "AUTH_DISABLE_USERNAME_PASSWORD") == "true"
     assert literal(docs, "AUTH_DISABLE_SIGNUP") == "true"
+    assert literal(docs, "AUTH_DOMAINS_WITH_SSO_ENFORCEMENT") == "example.com"
+    assert literal(docs, "LANGFUSE_DEFAULT_ORG_ID") == "acme"
+    assert literal(docs, "LANGFUSE_DEFAULT_ORG_ROLE") == "VIEWER"
+    assert (
+        literal(docs, "LIGHTFUSE_SSO_ROLE_MAPPING")
+        == "lf-admins=org:acme:ADMIN,lf-dev=project:llm-apps:MEMBER"
+    )
+    # Keycloak at a public address: no discovery allow-list
+    assert not any(name.startswith("LANGFUSE_SSO_DISCOVERY_") for name in env(docs))
     assert literal(docs, "LANGFUSE_S3_MEDIA_UPLOAD_BUCKET") == "lightfuse-media"
     assert secret_ref(docs, "LANGFUSE_S3_MEDIA_UPLOAD_SECRET_ACCESS_KEY")["name"] == "lightfuse-s3"
     assert literal(docs, "LANGFUSE_S3_BATCH_EXPORT_ENABLED") == "true"
@@ -290,6 +335,17 @@ def test_cnpg_dragonfly_rustfs_keycloak_tempo():
     assert literal(docs, "OTEL_EXPORTER_OTLP_ENDPOINT").endswith(":4318")
     assert float(literal(docs, "OTEL_TRACE_SAMPLING_RATIO")) == pytest.approx(0.1)
     assert literal(docs, "LANGFUSE_LOG_FORMAT") == "json"
+    # Keycloak in the cluster: its host resolves to a private address there, so it is allow-listed
+    assert literal(docs, "LANGFUSE_SSO_DISCOVERY_WHITELISTED_HOST") == "sso.example.com"
+    assert literal(docs, "AUTH_KEYCLOAK_ISSUER").startswith("https://sso.example.com/")
+    assert literal(docs, "LIGHTFUSE_SSO_ROLE_CLAIM") == "realm_access.roles"
+    assert (
+        literal(docs, "LIGHTFUSE_SSO_ROLE_MAPPING")
+        == "lightfuse-admin=org:platform:ADMIN,lightfuse-user=MEMBER"
+    )
+    assert literal(docs, "LANGFUSE_DEFAULT_ORG_ID") == "platform"
+    assert literal(docs, "EMAIL_FROM_ADDRESS") == "lightfuse@example.com"
+    assert secret_ref(docs, "SMTP_CONNECTION_URL") == {"name": "lightfuse-smtp", "key": "smtp-connection-url"}
     assert literal(docs, "NEXTAUTH_URL") == "https://lightfuse.example.com"  # from the HTTPRoute host
     service = only(docs, "Service")
     selector = service["spec"]["selector"]
@@ -301,7 +357,12 @@ def test_cnpg_dragonfly_rustfs_keycloak_tempo():
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
     (endpoint,) = monitor["spec"]["endpoints"]
-    assert endpoint["port"] == service["spec"]["ports"][0]["name"]
+    # metrics on a port of their own, behind the token the pod reads from the same Secret key
+    service_ports = {p["name"]: p for p in service["spec"]["ports"]}
+    assert endpoint["port"] == "metrics" and service_ports["metrics"]["port"] == 9464
+    assert literal(docs, "LIGHTFUSE_METRICS_PORT") == "9464"
+    assert endpoint["bearerTokenSecret"] == {"name": "lightfuse-metrics", "key": "token"}
+    assert secret_ref(docs, "LIGHTFUSE_METRICS_TOKEN") == endpoint["bearerTokenSecret"]
     assert re.fullmatch(r"\d+[smh]", endpoint["interval"]) and endpoint["path"].startswith("/")
 
     # HTTPRoute (CRD: checked structurally): attached to the Gateway, routing to the Service's port
@@ -357,6 +418,93 @@ def test_otlp_grpc_is_off_by_default_and_4317_when_enabled():
     assert literal(other, "LIGHTFUSE_OTLP_GRPC_PORT") == "14317"
 
 
+def test_metrics_port_and_token():
+    default = render({"serviceMonitor": {"enabled": True}})
+    assert not {"LIGHTFUSE_METRICS_PORT", "LIGHTFUSE_METRICS_TOKEN"} & set(env(default))
+    (endpoint,) = only(default, "ServiceMonitor")["spec"]["endpoints"]
+    assert endpoint["port"] == "http" and "bearerTokenSecret" not in endpoint
+
+    docs = render(
+        {
+            "metrics": {"port": 9464, "existingSecret": "prom", "tokenKey": "t"},
+            "serviceMonitor": {"enabled": True},
+        }
+    )
+    assert literal(docs, "LIGHTFUSE_METRICS_PORT") == "9464"
+    assert secret_ref(docs, "LIGHTFUSE_METRICS_TOKEN") == {"name": "prom", "key": "t"}
+    ports = {p["name"]: p for p in container(docs)["ports"]}
+    assert ports["metrics"] == {"name": "metrics", "containerPort": 9464, "protocol": "TCP"}
+    service_ports = {p["name"]: p for p in only(docs, "Service")["spec"]["ports"]}
+    assert service_ports["metrics"] == {
+        "name": "metrics",
+        "port": 9464,
+        "targetPort": "metrics",
+        "protocol": "TCP",
+    }
+    (rule,) = only(docs, "NetworkPolicy")["spec"]["ingress"]
+    assert {"port": "metrics", "protocol": "TCP"} in rule["ports"]
+    (endpoint,) = only(docs, "ServiceMonitor")["spec"]["endpoints"]
+    assert endpoint["port"] == "metrics"
+    assert endpoint["bearerTokenSecret"] == {"name": "prom", "key": "t"}
+    for doc in docs:
+        if (doc["apiVersion"], doc["kind"]) not in CRD_KINDS:
+            for version in KUBE_VERSIONS:
+                kubernetes_validate.validate(doc, version, strict=True)
+    with pytest.raises(helm.HelmError, match="metrics.port"):
+        render({"metrics": {"port": 3000}})
+
+
+def test_sso_email_and_webhook_values_become_their_variables():
+    docs = render(
+        {
+            "auth": {
+                "disableUsernamePassword": True,
+                "domainsWithSsoEnforcement": ["corp.example", "corp2.example"],
+                "ssoTimeoutMs": 5000,
+                "ssoDiscoveryAllowlist": {
+                    "hosts": ["keycloak.keycloak.svc.cluster.local"],
+                    "ips": ["10.0.0.7"],
+                    "ipSegments": ["10.96.0.0/12", "fd00::/8"],
+                },
+                "newUserDefaults": {
+                    "orgIds": ["a", "b"],
+                    "orgRole": "MEMBER",
+                    "projectIds": ["p"],
+                    "projectRole": "VIEWER",
+                },
+                "roleClaim": "groups",
+                "roleMapping": ["/lf-admins=org:a:ADMIN", "dev=project:p:MEMBER"],
+            },
+            "email": {"fromAddress": "lf@corp.example", "existingSecret": "smtp"},
+            "webhooks": {"allowlist": {"hosts": ["hooks.internal"], "ipSegments": ["10.0.0.0/8"]}},
+        }
+    )
+    expected = {
+        "AUTH_DISABLE_USERNAME_PASSWORD": "true",
+        "AUTH_DOMAINS_WITH_SSO_ENFORCEMENT": "corp.example,corp2.example",
+        "AUTH_SSO_TIMEOUT": "5000",
+        "LANGFUSE_SSO_DISCOVERY_WHITELISTED_HOST": "keycloak.keycloak.svc.cluster.local",
+        "LANGFUSE_SSO_DISCOVERY_WHITELISTED_IPS": "10.0.0.7",
+        "LANGFUSE_SSO_DISCOVERY_WHITELISTED_IP_SEGMENTS": "10.96.0.0/12,fd00::/8",
+        "LANGFUSE_DEFAULT_ORG_ID": "a,b",
+        "LANGFUSE_DEFAULT_ORG_ROLE": "MEMBER",
+        "LANGFUSE_DEFAULT_PROJECT_ID": "p",
+        "LANGFUSE_DEFAULT_PROJECT_ROLE": "VIEWER",
+        "LIGHTFUSE_SSO_ROLE_CLAIM": "groups",
+        "LIGHTFUSE_SSO_ROLE_MAPPING": "/lf-admins=org:a:ADMIN,dev=project:p:MEMBER",
+        "EMAIL_FROM_ADDRESS": "lf@corp.example",
+        "LANGFUSE_WEBHOOK_WHITELISTED_HOST": "hooks.internal",
+        "LANGFUSE_WEBHOOK_WHITELISTED_IP_SEGMENTS": "10.0.0.0/8",
+    }
+    assert {name: literal(docs, name) for name in expected} == expected
+    assert secret_ref(docs, "SMTP_CONNECTION_URL") == {"name": "smtp", "key": "smtp-connection-url"}
+    assert "LANGFUSE_WEBHOOK_WHITELISTED_IPS" not in env(docs)  # an empty list sets nothing
+    # every one of them is a name Lightfuse reads
+    assert set(expected) | {"SMTP_CONNECTION_URL"} <= _names_lightfuse_reads()
+    # and the default sets none of them
+    assert not (set(expected) | {"SMTP_CONNECTION_URL"}) & set(env(render({})))
+
+
 def test_envfrom_and_extra_env_pass_through():
     docs = render(
         {
@@ -383,6 +531,12 @@ def test_envfrom_and_extra_env_pass_through():
         ({"auth": {"sso": [{"provider": "KEYCLAOK", "clientId": "x", "existingSecret": "s"}]}}, "provider"),
         ({"tracing": {"samplingRatio": 10}}, "samplingRatio"),
         ({"otlpGrpc": {"enabled": True, "port": 0}}, "/otlpGrpc/port"),
+        ({"metrics": {"port": 70000}}, "/metrics/port"),
+        ({"auth": {"roleMapping": ["admins:ADMIN"]}}, "/auth/roleMapping/0"),
+        ({"auth": {"newUserDefaults": {"projectRole": "NONE"}}}, "projectRole"),
+        ({"auth": {"ssoDiscoveryAllowlist": {"ipSegments": ["10.0.0.0"]}}}, "ipSegments"),
+        ({"webhooks": {"allowlist": {"host": ["x"]}}}, "host"),
+        ({"email": {"smtpUrl": "smtp://x"}}, "smtpUrl"),
         ({"resources": {"limit": {"memory": "1Gi"}}}, "limit"),
     ],
 )

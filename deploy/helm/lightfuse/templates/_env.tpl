@@ -106,6 +106,17 @@ Kubernetes expands only variables defined earlier in the list (DATABASE_PASSWORD
   value: "true"
 {{- end }}
 {{- include "lightfuse.env" (list "AUTH_SESSION_MAX_AGE" .sessionMaxAge) }}
+{{- include "lightfuse.env" (list "AUTH_DOMAINS_WITH_SSO_ENFORCEMENT" (join "," .domainsWithSsoEnforcement)) }}
+{{- include "lightfuse.env" (list "AUTH_SSO_TIMEOUT" .ssoTimeoutMs) }}
+{{- include "lightfuse.allowlistEnv" (list "LANGFUSE_SSO_DISCOVERY_WHITELISTED" .ssoDiscoveryAllowlist) }}
+{{- with .newUserDefaults }}
+{{- include "lightfuse.env" (list "LANGFUSE_DEFAULT_ORG_ID" (join "," .orgIds)) }}
+{{- include "lightfuse.env" (list "LANGFUSE_DEFAULT_ORG_ROLE" .orgRole) }}
+{{- include "lightfuse.env" (list "LANGFUSE_DEFAULT_PROJECT_ID" (join "," .projectIds)) }}
+{{- include "lightfuse.env" (list "LANGFUSE_DEFAULT_PROJECT_ROLE" .projectRole) }}
+{{- end }}
+{{- include "lightfuse.env" (list "LIGHTFUSE_SSO_ROLE_CLAIM" .roleClaim) }}
+{{- include "lightfuse.env" (list "LIGHTFUSE_SSO_ROLE_MAPPING" (join "," .roleMapping)) }}
 {{- range .sso }}
 {{- $p := printf "AUTH_%s_" .provider }}
 {{- include "lightfuse.env" (list (print $p "CLIENT_ID") .clientId) }}
@@ -120,6 +131,19 @@ Kubernetes expands only variables defined earlier in the list (DATABASE_PASSWORD
 {{- end }}
 {{- end }}
 {{- end }}
+{{- with $v.email }}
+{{- include "lightfuse.env" (list "EMAIL_FROM_ADDRESS" .fromAddress) }}
+{{- if .existingSecret }}
+{{ include "lightfuse.secretEnv" (list "SMTP_CONNECTION_URL" .existingSecret .smtpUrlKey false) }}
+{{- end }}
+{{- end }}
+{{- include "lightfuse.allowlistEnv" (list "LANGFUSE_WEBHOOK_WHITELISTED" $v.webhooks.allowlist) }}
+{{- with $v.metrics }}
+{{- include "lightfuse.env" (list "LIGHTFUSE_METRICS_PORT" .port) }}
+{{- if .existingSecret }}
+{{ include "lightfuse.secretEnv" (list "LIGHTFUSE_METRICS_TOKEN" .existingSecret .tokenKey false) }}
+{{- end }}
+{{- end }}
 {{- if $v.otlpGrpc.enabled }}
 {{- include "lightfuse.env" (list "LIGHTFUSE_OTLP_GRPC_PORT" $v.otlpGrpc.port) }}
 {{- end }}
@@ -132,5 +156,15 @@ Kubernetes expands only variables defined earlier in the list (DATABASE_PASSWORD
 {{- end }}
 {{- with $v.extraEnv }}
 {{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* An outbound allow-list as <PREFIX>_HOST, _IPS and _IP_SEGMENTS (comma lists): (list PREFIX VALUES). */}}
+{{- define "lightfuse.allowlistEnv" -}}
+{{- $prefix := index . 0 }}
+{{- with index . 1 }}
+{{- include "lightfuse.env" (list (print $prefix "_HOST") (join "," .hosts)) }}
+{{- include "lightfuse.env" (list (print $prefix "_IPS") (join "," .ips)) }}
+{{- include "lightfuse.env" (list (print $prefix "_IP_SEGMENTS") (join "," .ipSegments)) }}
 {{- end }}
 {{- end }}
