@@ -16,6 +16,7 @@ from lightfuse.web.common import (
     Form,
     csrf_form,
     int_param,
+    issued_key_json,
     json_response,
     page,
     public_base_url,
@@ -173,13 +174,7 @@ def set_project_role(userId: str, request: Request, form: Form = CsrfForm, acces
 @router.post("/organization/{orgId}/api-keys")
 def create_org_key(request: Request, form: Form = CsrfForm, access: OrgAccess = OrgCtx):
     key = web(request).org_admin.create_org_key(access, form.text("note"))
-    created = {
-        "id": key.id,
-        "publicKey": key.public_key,
-        "secretKey": key.secret_key,
-        "displaySecretKey": key.display_secret_key,
-        "createdAt": key.created_at,
-    }
+    created = issued_key_json(key)
     if wants_json(request):
         return json_response(request, created, status=201)
     return render_org_settings(request, access, 201, created_key=created)

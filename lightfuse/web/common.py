@@ -23,6 +23,7 @@ from lightfuse.services.accounts.sso_accounts import SsoAccounts
 from lightfuse.services.accounts.sso_oidc import SsoLogin
 from lightfuse.services.accounts.web_accounts import ProjectAccess, User, WebAccounts
 from lightfuse.services.accounts.web_auth import WebAuth
+from lightfuse.services.auth.api_keys import IssuedKey
 from lightfuse.services.tracing.dashboard import Dashboard
 from lightfuse.services.tracing.web_tracing import WebTracing
 from lightfuse.web import formatting
@@ -227,6 +228,17 @@ def _finish(request: Request, response: Response) -> Response:
 def wants_json(request: Request) -> bool:
     accept = request.headers.get("accept", "")
     return "application/json" in accept and "text/html" not in accept
+
+
+def issued_key_json(key: IssuedKey) -> dict[str, Any]:
+    """A freshly created key pair as the pages answer it: the only time the full secret is shown."""
+    return {
+        "id": key.id,
+        "publicKey": key.public_key,
+        "secretKey": key.secret_key,
+        "displaySecretKey": key.display_secret_key,
+        "createdAt": key.created_at,
+    }
 
 
 def is_htmx(request: Request) -> bool:

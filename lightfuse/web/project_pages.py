@@ -8,6 +8,7 @@ from lightfuse.services.accounts.web_accounts import AccountError, ProjectAccess
 from lightfuse.web.common import (
     Form,
     csrf_form,
+    issued_key_json,
     json_response,
     page,
     project_access,
@@ -71,13 +72,7 @@ def delete_project(request: Request, form: Form = CsrfForm, access: ProjectAcces
 @router.post("/project/{projectId}/settings/api-keys")
 def create_key(request: Request, form: Form = CsrfForm, access: ProjectAccess = Project):
     key = web(request).accounts.create_api_key(access, form.text("note"))
-    created = {
-        "id": key.id,
-        "publicKey": key.public_key,
-        "secretKey": key.secret_key,
-        "displaySecretKey": key.display_secret_key,
-        "createdAt": key.created_at,
-    }
+    created = issued_key_json(key)
     if wants_json(request):
         return json_response(request, created, status=201)
     # answered directly (no redirect): the secret must never travel through a cookie or a URL

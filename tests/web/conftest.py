@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,12 +104,19 @@ def web_server(tmp_path, backend) -> Iterator[Server]:
         srv.stop()
 
 
-@pytest.fixture
-def ui(chromium, web_server, request) -> Iterator[Ui]:
+@contextmanager
+def ui_session(chromium, server: Server, request) -> Iterator[Ui]:
+    """A browser session on ``server`` for one test (screenshots named after it); fails on JavaScript errors."""
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
-    session = Ui(chromium, web_server.url, ARTIFACTS / name)
+    session = Ui(chromium, server.url, ARTIFACTS / name)
     try:
         yield session
     finally:
         session.close()
     assert session.errors.errors == [], "JavaScript errors:\n" + "\n".join(session.errors.errors)
+
+
+@pytest.fixture
+def ui(chromium, web_server, request) -> Iterator[Ui]:
+    with ui_session(chromium, web_server, request) as session:
+        yield session

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import Server, make_server
-from tests.web.conftest import ARTIFACTS, INIT_EMAIL, INIT_PASSWORD, Ui
+from tests.web.conftest import INIT_EMAIL, INIT_PASSWORD, Ui, ui_session
 from tests.webhook_receiver import Receiver, webhook_receiver
 
 pytestmark = pytest.mark.slow
@@ -46,13 +46,8 @@ def hook_server(tmp_path, backend) -> Iterator[Server]:
 
 @pytest.fixture
 def hook_ui(chromium, hook_server, request) -> Iterator[Ui]:
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
-    session = Ui(chromium, hook_server.url, ARTIFACTS / name)
-    try:
+    with ui_session(chromium, hook_server, request) as session:
         yield session
-    finally:
-        session.close()
-    assert session.errors.errors == [], "JavaScript errors:\n" + "\n".join(session.errors.errors)
 
 
 def test_create_webhook_see_secret_once_and_the_delivery_log(hook_ui: Ui, hook_server: Server, receiver):

@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 
 from tests.conftest import Server, make_server
 from tests.smtp_sink import Sink, smtp_sink
-from tests.web.conftest import ARTIFACTS, INIT_EMAIL, INIT_PASSWORD, Ui
+from tests.web.conftest import INIT_EMAIL, INIT_PASSWORD, Ui, ui_session
 
 pytestmark = pytest.mark.slow
 
@@ -48,13 +48,8 @@ def mail_server(tmp_path, backend, smtp) -> Iterator[Server]:
 
 @pytest.fixture
 def admin_ui(chromium, mail_server, request) -> Iterator[Ui]:
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
-    session = Ui(chromium, mail_server.url, ARTIFACTS / name)
-    try:
+    with ui_session(chromium, mail_server, request) as session:
         yield session
-    finally:
-        session.close()
-    assert session.errors.errors == [], "JavaScript errors:\n" + "\n".join(session.errors.errors)
 
 
 def test_invited_person_signs_up_from_the_email_with_signup_disabled(admin_ui: Ui, mail_server, smtp):

@@ -14,7 +14,13 @@ from typing import Any
 from sqlalchemy import Engine
 
 from lightfuse.services.accounts.audit_log import Actor, record_audit
-from lightfuse.services.accounts.web_accounts import MAX_NAME_LENGTH, AccountError, Forbidden, OrgAccess
+from lightfuse.services.accounts.web_accounts import (
+    MAX_NAME_LENGTH,
+    AccountError,
+    Forbidden,
+    OrgAccess,
+    listed_key,
+)
 from lightfuse.services.auth import rbac
 from lightfuse.services.auth.api_keys import ApiKeyService, IssuedKey
 from lightfuse.services.common.clock import now_ms
@@ -103,17 +109,7 @@ class OrgAdmin:
         self._keys.flush_last_used()
         with self._engine.connect() as conn:
             rows = admin_store.list_org_api_keys(conn, access.id)
-        return [
-            {
-                "id": r["id"],
-                "publicKey": r["public_key"],
-                "displaySecretKey": r["display_secret_key"],
-                "note": r.get("note"),
-                "createdAt": r["created_at"],
-                "lastUsedAt": r.get("last_used_at"),
-            }
-            for r in rows
-        ]
+        return [listed_key(r) for r in rows]
 
     def create_org_key(self, access: OrgAccess, note: str | None) -> IssuedKey:
         self._require_keys(access)

@@ -47,6 +47,18 @@ class AccountError(ValueError):
     pass
 
 
+def listed_key(row: dict[str, Any]) -> dict[str, Any]:
+    """An API key as the settings pages list it (project and organisation keys alike); never the secret."""
+    return {
+        "id": row["id"],
+        "publicKey": row["public_key"],
+        "displaySecretKey": row["display_secret_key"],
+        "note": row.get("note"),
+        "createdAt": row["created_at"],
+        "lastUsedAt": row.get("last_used_at"),
+    }
+
+
 @dataclass(frozen=True)
 class User:
     id: str
@@ -427,18 +439,7 @@ class WebAccounts:
         self._keys.flush_last_used()
         with self._engine.connect() as conn:
             rows = store.list_api_keys(conn, access.id)
-        return [
-            {
-                "id": r["id"],
-                "publicKey": r["public_key"],
-                "displaySecretKey": r["display_secret_key"],
-                "note": r.get("note"),
-                "createdAt": r["created_at"],
-                "lastUsedAt": r.get("last_used_at"),
-                "expiresAt": r.get("expires_at"),
-            }
-            for r in rows
-        ]
+        return [{**listed_key(r), "expiresAt": r.get("expires_at")} for r in rows]
 
     def create_api_key(self, access: ProjectAccess, note: str | None) -> IssuedKey:
         access.require("apiKeys:CUD")

@@ -118,6 +118,19 @@ class ApiKeyService:
         secret_key = secret_key or f"sk-lf-{uuid.uuid4()}"
         if not public_key.startswith("pk-lf-") or not secret_key.startswith("sk-lf-"):
             raise ValueError("public keys start with 'pk-lf-' and secret keys with 'sk-lf-'")
+        return self._issue(public_key, secret_key, "PROJECT", project_id, None, note, conn)
+
+    def _issue(
+        self,
+        public_key: str,
+        secret_key: str,
+        scope: str,
+        project_id: str | None,
+        org_id: str | None,
+        note: str | None,
+        conn,
+    ) -> IssuedKey:
+        """Store one key pair (secret hashed) with its scope, in ``conn`` or a transaction of its own."""
         key = IssuedKey(
             id=str(uuid.uuid4()),
             public_key=public_key,
@@ -128,8 +141,8 @@ class ApiKeyService:
         values = dict(
             id=key.id,
             project_id=project_id,
-            organization_id=None,
-            scope="PROJECT",
+            organization_id=org_id,
+            scope=scope,
             public_key=public_key,
             secret_hash=hash_secret(secret_key, self._salt),
             display_secret_key=key.display_secret_key,
@@ -147,30 +160,7 @@ class ApiKeyService:
         """An organisation-scoped pair (``scope`` ORGANIZATION, no project): accepted only by organisation routes
         (``authenticate_org``); every project route refuses it, as ``_usable`` requires a project."""
         public_key, secret_key = f"pk-lf-{uuid.uuid4()}", f"sk-lf-{uuid.uuid4()}"
-        key = IssuedKey(
-            id=str(uuid.uuid4()),
-            public_key=public_key,
-            secret_key=secret_key,
-            display_secret_key=display_secret(secret_key),
-            created_at=now_ms(),
-        )
-        values = dict(
-            id=key.id,
-            project_id=None,
-            organization_id=org_id,
-            scope="ORGANIZATION",
-            public_key=public_key,
-            secret_hash=hash_secret(secret_key, self._salt),
-            display_secret_key=key.display_secret_key,
-            note=note,
-            created_at=key.created_at,
-        )
-        if conn is not None:
-            accounts.create_api_key(conn, **values)
-        else:
-            with self._engine.begin() as c:
-                accounts.create_api_key(c, **values)
-        return key
+        return self._issue(public_key, secret_key, "ORGANIZATION", None, org_id, note, conn)
 
     def forget_key_id(self, key_id: str) -> None:
         with self._lock:
