@@ -21,6 +21,7 @@ from lightfuse.services.accounts.web_accounts import AccountError, WebAccounts
 from lightfuse.services.automations.automations import AutomationService
 from lightfuse.services.common.clock import now_ms
 from lightfuse.services.common.outbound import OutboundPolicy
+from lightfuse.services.llm.connections import LlmConnections
 from lightfuse.store.sql import accounts as account_store
 from lightfuse.store.sql import project_purge
 from lightfuse.store.sql import prompt_pages as prompt_page_store
@@ -90,6 +91,16 @@ def populate(api, auth, project_id: str, org_id: str, tag: str) -> None:
     key = api.services.settings.encryption_key or "ab" * 32  # Postgres runs have none configured
     hooks = AutomationService(api.services.engine, key, OutboundPolicy("hooks.example"))
     hooks.create(project_id, {"name": "hook", "url": "https://hooks.example/x"})
+    # an LLM connection (issue #18), stored with its key encrypted
+    LlmConnections(api.services.engine, key, OutboundPolicy("llm.example")).upsert(
+        project_id,
+        {
+            "provider": "gateway",
+            "adapter": "openai",
+            "secretKey": "sk-test",
+            "baseURL": "https://llm.example/v1",
+        },
+    )
     post("/api/public/v2/prompts", {"name": "base", "type": "text", "prompt": "Hi", "labels": ["production"]})
     api.services.webhooks.run_due()
     post(
