@@ -10,17 +10,16 @@ held), and failIfNoRecentEvents.
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 import time
 from collections import defaultdict
-from urllib.parse import quote
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ROOT, client_python, free_port, make_server
+from tests.conftest import free_port, make_server
+from tests.e2e.test_otel_exporter import run_otel_sdk
 
 pytestmark = pytest.mark.slow
 
@@ -48,25 +47,6 @@ def sqlite_server(tmp_path):
         yield srv
     finally:
         srv.stop()
-
-
-def run_otel_sdk(server) -> dict:
-    basic = server.basic_header["Authorization"]
-    env = {
-        "LIGHTFUSE_URL": server.url,
-        "LIGHTFUSE_BASIC": basic,
-        "OTEL_EXPORTER_OTLP_HEADERS": f"Authorization={quote(basic)}",
-        "PATH": "/usr/bin:/bin",
-    }
-    out = subprocess.run(
-        [client_python("otel"), str(ROOT / "tests" / "clients" / "scripts" / "otel_exporter.py")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.returncode == 0, (out.stdout[-2000:], out.stderr[-4000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def test_metrics_after_a_real_sdk_run_show_cost_per_model(sqlite_server):

@@ -23,14 +23,14 @@ GPT4O_IN, GPT4O_CACHED, GPT4O_OUT = 2.5e-6, 1.25e-6, 1e-5
 MINI_IN, MINI_OUT = 1.5e-7, 6e-7
 
 
-@pytest.fixture
-def exported(server) -> dict:
+def run_otel_sdk(server, extra_headers: str = "") -> dict:
+    """tests/clients/scripts/otel_exporter.py in the opentelemetry-sdk venv against ``server``; its summary."""
     basic = server.basic_header["Authorization"]
     env = {
         "LIGHTFUSE_URL": server.url,
         "LIGHTFUSE_BASIC": basic,
         # the OTel spec's header syntax: comma-separated key=value, values URL-encoded
-        "OTEL_EXPORTER_OTLP_HEADERS": f"Authorization={quote(basic)},x-team=evals",
+        "OTEL_EXPORTER_OTLP_HEADERS": f"Authorization={quote(basic)}{extra_headers}",
         "PATH": "/usr/bin:/bin",
     }
     out = subprocess.run(
@@ -42,6 +42,11 @@ def exported(server) -> dict:
     )
     assert out.returncode == 0, (out.stdout[-2000:], out.stderr[-4000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def exported(server) -> dict:
+    return run_otel_sdk(server, extra_headers=",x-team=evals")
 
 
 def get_trace(server, trace_id: str) -> tuple[dict, dict[str, dict]]:
